@@ -1,0 +1,15 @@
+// The Engine API: one router per resource over the engine.
+import type http from 'node:http';
+import type { Engine } from '../engine/engine.ts';
+import { Router, createApiServer } from './server.ts';
+import { systemRoutes } from './routes/system.ts';
+import { containerRoutes } from './routes/containers.ts';
+import { imageRoutes } from './routes/images.ts';
+
+export function createEngineApi(engine: Engine): http.Server {
+  const r = new Router();
+  systemRoutes(r, engine);
+  containerRoutes(r, engine);
+  imageRoutes(r, engine);
+  return createApiServer(r);
+}

@@ -1,0 +1,77 @@
+// berth run: create, attach (before start, so no output is lost), wait, start.
+import { getClient, type GlobalOptions } from '../../context.ts';
+import { ExitStatus, exitCodeOf } from '../../exit-codes.ts';
+import { pump, proxySignals } from '../../streams.ts';
+import { buildCreateRequest } from './create-body.ts';
+import { createContainer } from './create-call.ts';
+import { EngineError } from '../../../core/errors.ts';
+
+export default async function run(opts: Record<string, unknown>, args: string[], g: GlobalOptions): Promise<void> {
+  const client = await getClient(g);
+  const req = buildCreateRequest(opts, args);
+  const body = req.body as { Tty: boolean; AttachStdin: boolean; AttachStdout: boolean; AttachStderr: boolean; OpenStdin: boolean; HostConfig: { AutoRemove: boolean } };
+  if (opts.detach === true && opts.rm === true) {
+    /* allowed since API 1.25 */
+  }
+  let id: string;
+  try {
+    id = await createContainer(client, req);
+  } catch (e) {
+    if (e instanceof EngineError) {
+      process.stderr.write(`berth: Error response from daemon: ${e.message}.\nSee 'berth run --help'.\n`);
+      throw new ExitStatus(125);
+    }
+    throw e;
+  }
+  if (opts.detach === true) {
+    await startOrExit(client, id);
+    process.stdout.write(`${id}\n`);
+    return;
+  }
+  const attaching = body.AttachStdin || body.AttachStdout || body.AttachStderr;
+  const hij = attaching
+    ? await client.hijack(`/containers/${id}/attach`, {
+        query: {
+          stream: true,
+          stdin: body.AttachStdin,
+          stdout: body.AttachStdout,
+          stderr: body.AttachStderr,
+          ...(typeof opts.detachKeys === 'string' ? { detachKeys: opts.detachKeys } : {}),
+        },
+      })
+    : undefined;
+  const waitRes = await client.request('POST', `/containers/${id}/wait`, { query: { condition: body.HostConfig.AutoRemove ? 'removed' : 'next-exit' } });
+  await client.check(waitRes);
+  const waitBody = client.text(waitRes);
+  await startOrExit(client, id);
+  const stopProxy = !body.Tty && opts.sigProxy !== 'false' ? proxySignals(client, id) : () => undefined;
+  let detached = false;
+  if (hij) {
+    const r = await pump(hij.socket, hij.head, {
+      tty: body.Tty,
+      stdin: body.AttachStdin,
+      client,
+      resizePath: `/containers/${id}/resize`,
+      ...(typeof opts.detachKeys === 'string' ? { detachKeys: opts.detachKeys } : {}),
+    });
+    detached = r.detached;
+  }
+  stopProxy();
+  if (detached) return;
+  const text = await waitBody;
+  const status = JSON.parse(text || '{"StatusCode":125}') as { StatusCode: number; Error?: { Message: string } | null };
+  if (status.Error?.Message) process.stderr.write(`berth: ${status.Error.Message}\n`);
+  if (status.StatusCode !== 0) throw new ExitStatus(status.StatusCode);
+}
+
+async function startOrExit(client: Awaited<ReturnType<typeof getClient>>, id: string): Promise<void> {
+  try {
+    await client.status('POST', `/containers/${id}/start`);
+  } catch (e) {
+    if (e instanceof EngineError) {
+      process.stderr.write(`berth: Error response from daemon: ${e.message}\n`);
+      throw new ExitStatus(exitCodeOf((e as EngineError & { reason?: EngineError['kind'] }).reason ?? e.kind));
+    }
+    throw e;
+  }
+}

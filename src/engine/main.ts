@@ -1,0 +1,19 @@
+#!/usr/bin/env node
+// berthd entry point.
+import { runDaemon } from './daemon.ts';
+
+function arg(name: string): string | undefined {
+  const i = process.argv.indexOf(name);
+  if (i >= 0) return process.argv[i + 1];
+  const pre = process.argv.find((a) => a.startsWith(`${name}=`));
+  return pre?.slice(name.length + 1);
+}
+
+runDaemon({
+  ...(arg('--data-root') ? { dataRoot: arg('--data-root') } : {}),
+  ...(arg('--exec-root') ?? arg('--run-root') ? { runRoot: arg('--exec-root') ?? arg('--run-root') } : {}),
+  ...(arg('--host') ?? arg('-H') ? { socket: (arg('--host') ?? arg('-H') ?? '').replace(/^unix:\/\//, '') } : {}),
+}).catch((e: unknown) => {
+  process.stderr.write(`berthd: ${e instanceof Error ? e.message : String(e)}\n`);
+  process.exit(1);
+});
