@@ -294,26 +294,41 @@ program
     await new Promise(() => undefined);
   });
 
-function fail(message: string, code: number): never {
-  process.stderr.write(message.endsWith('\n') ? message : `${message}\n`);
-  closeClient();
-  process.exit(code);
+/** Print what went wrong like the docker CLI and return the exit status. */
+function report(e: unknown): number {
+  const say = (m: string): void => {
+    process.stderr.write(m.endsWith('\n') ? m : `${m}\n`);
+  };
+  if (e instanceof ExitStatus) return e.code;
+  if (e instanceof CommanderError) {
+    if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return 0;
+    const cmdName = process.argv.slice(2).find((a) => !a.startsWith('-')) ?? '';
+    say(`See 'berth ${cmdName} --help'.`);
+    return 125;
+  }
+  if (e instanceof ConnectError) {
+    say(e.message);
+    return 1;
+  }
+  if (e instanceof EngineError) {
+    say(`Error response from daemon: ${e.message}`);
+    return exitCodeOf(e.kind);
+  }
+  say(`berth: ${e instanceof Error ? e.message : String(e)}`);
+  return 125;
 }
 
+let status = 0;
 try {
   await program.parseAsync(process.argv);
-  closeClient();
 } catch (e) {
-  if (e instanceof ExitStatus) {
-    closeClient();
-    process.exit(e.code);
-  }
-  if (e instanceof CommanderError) {
-    if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') process.exit(0);
-    const cmdName = process.argv.slice(2).find((a) => !a.startsWith('-')) ?? '';
-    fail(`See 'berth ${cmdName} --help'.`, 125);
-  }
-  if (e instanceof ConnectError) fail(e.message, 1);
-  if (e instanceof EngineError) fail(`Error response from daemon: ${e.message}`, exitCodeOf(e.kind));
-  fail(`berth: ${e instanceof Error ? e.message : String(e)}`, 125);
+  status = report(e);
 }
+closeClient();
+// exit once stdout and stderr are flushed (they are asynchronous when piped)
+let pending = 2;
+const done = (): void => {
+  if (--pending === 0) process.exit(status);
+};
+process.stdout.write('', done);
+process.stderr.write('', done);

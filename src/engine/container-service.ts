@@ -352,7 +352,17 @@ export class ContainerService {
 
   async start(idOrName: string, opts: { consoleSize?: readonly [number, number] } = {}): Promise<'started' | 'already'> {
     const id = this.store.resolve(idOrName).id;
-    return this.withLock(id, () => this.startLocked(id, opts));
+    try {
+      return await this.withLock(id, () => this.startLocked(id, opts));
+    } catch (e) {
+      // a failed start of an --rm container removes it (outside the lock)
+      const cur = this.store.get(id);
+      if (cur?.hostConfig.autoRemove && cur.state.status !== 'running') {
+        this.events.emit(`exit:${id}`, cur.state.exitCode);
+        await this.remove(id, { force: true }).catch(() => undefined);
+      }
+      throw e;
+    }
   }
 
   private async startLocked(id: string, opts: { consoleSize?: readonly [number, number] }): Promise<'started' | 'already'> {
@@ -451,10 +461,6 @@ export class ContainerService {
       }
       for (const c of this.pending.get(id) ?? []) c.closed();
       this.pending.delete(id);
-      if (cur?.hostConfig.autoRemove) {
-        this.events.emit(`exit:${id}`, code);
-        await this.remove(id, { force: true }).catch(() => undefined);
-      }
       throw err;
     }
   }
@@ -752,6 +758,17 @@ export class ContainerService {
   async startExec(execId: string, client: AttachClient | undefined, opts: { detach: boolean; consoleSize?: readonly [number, number] }): Promise<{ stdin: (b: Buffer) => void; stdinEnd: () => void; exited: Promise<number> }> {
     const ex = this.getExec(execId);
     if (ex.running || ex.exitCode !== null) throw conflict(`Error: Exec command ${execId} is already running`);
+    try {
+      return await this.startExecUnchecked(ex, client, opts);
+    } catch (e) {
+      ex.running = false;
+      ex.exitCode = e instanceof EngineError && e.kind === 'command-not-found' ? 127 : 126;
+      throw e;
+    }
+  }
+
+  private async startExecUnchecked(ex: ExecRecord, client: AttachClient | undefined, opts: { detach: boolean; consoleSize?: readonly [number, number] }): Promise<{ stdin: (b: Buffer) => void; stdinEnd: () => void; exited: Promise<number> }> {
+    const execId = ex.id;
     const rec = this.store.resolve(ex.containerId);
     if (rec.state.status !== 'running') throw conflict(`Container ${rec.id} is not running`);
     const dir = this.store.dirOf(rec.id);

@@ -319,7 +319,7 @@ export async function extractLayer(input: LayerInput, dir: string, options: { si
   } catch (e) {
     if (isEngineError(e) || (e as { name?: string }).name === 'AbortError') throw e;
     const code = errnoOf(e);
-    if (code === 'ENOTDIR' || code === 'ELOOP' || code === 'EEXIST') {
+    if (code === 'ENOTDIR' || code === 'ELOOP' || code === 'EEXIST' || code === 'ENAMETOOLONG') {
       throw invalid(`invalid layer: ${(e as Error).message}`, 'invalid-layer');
     }
     throw e;

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { chmod, link, lstat, mkdir, readdir, readFile, readlink, rename, rm, symlink, writeFile } from 'node:fs/promises';
+import { chmod, link, mkdir, readdir, readFile, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { buffer } from 'node:stream/consumers';
 import { describe, it } from 'node:test';
@@ -9,24 +9,7 @@ import { diffLayer, SnapshotStore, unmount } from './index.ts';
 import * as native from './native.ts';
 import { overlayOptions } from './overlay.ts';
 import { readTar, type TarHeader } from './tar-reader.ts';
-import { buildTar, withTempDir } from './testing.ts';
-
-/** A comparable listing of a tree: type, mode, owner and content or link target of each path. */
-async function treeOf(dir: string, rel = ''): Promise<string[]> {
-  const out: string[] = [];
-  for (const name of (await readdir(join(dir, rel))).sort()) {
-    const p = rel === '' ? name : `${rel}/${name}`;
-    const st = await lstat(join(dir, p));
-    const head = `${p} ${(st.mode & 0o7777).toString(8)} ${st.uid}:${st.gid}`;
-    if (st.isDirectory()) {
-      out.push(`${head} dir`);
-      out.push(...(await treeOf(dir, p)));
-    } else if (st.isSymbolicLink()) out.push(`${head} -> ${await readlink(join(dir, p))}`);
-    else if (st.isFile()) out.push(`${head} = ${await readFile(join(dir, p), 'utf8')}`);
-    else out.push(`${head} special ${st.rdev}`);
-  }
-  return out;
-}
+import { buildTar, treeOf, withTempDir } from './testing.ts';
 
 async function headersOf(tar: Buffer): Promise<TarHeader[]> {
   const out: TarHeader[] = [];
@@ -95,10 +78,10 @@ describe('overlay mounts of snapshots', () => {
       try {
         assert.deepEqual(await treeOf(d.target), [
           'a 755 0:0 dir',
-          'a/2 644 0:0 = two',
+          'a/2 644 0:0 x1 = two',
           'b 755 0:0 dir',
-          'b/new 644 0:0 = new',
-          'keep 644 0:0 = kept',
+          'b/new 644 0:0 x1 = new',
+          'keep 644 0:0 x1 = kept',
         ]);
       } finally {
         await store.unmount(d.target);

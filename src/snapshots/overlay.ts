@@ -63,7 +63,7 @@ export async function mountOverlay(req: OverlayRequest): Promise<void> {
   await native.mount({ type: 'overlay', source: 'overlay', target: req.target, options: overlayOptions(req), cwd: req.cwd });
 }
 
-/** Unmount `target` if it is a mount point; detach lazily when it is busy. */
+/** Unmount `target` if it is a mount point; detach lazily when it is busy. Idempotent. */
 export async function unmount(target: string): Promise<void> {
   let path: string;
   try {
@@ -72,10 +72,12 @@ export async function unmount(target: string): Promise<void> {
     if (errnoOf(e) === 'ENOENT') return;
     throw e;
   }
-  if (!(await native.isMountPoint(path))) return;
-  try {
-    await native.unmount(path);
-  } catch {
-    await native.unmount(path, { lazy: true });
+  // A target mounted more than once (a caller's retry) is unmounted until nothing is left.
+  for (let i = 0; i < 16 && (await native.isMountPoint(path)); i++) {
+    try {
+      await native.unmount(path);
+    } catch {
+      await native.unmount(path, { lazy: true });
+    }
   }
 }

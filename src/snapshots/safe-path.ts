@@ -64,7 +64,7 @@ export class SafeTree {
       const st = lstatSync(abs, { throwIfNoEntry: false });
       if (st === undefined) {
         mkdirSync(abs, { mode: 0o755 });
-      } else if (st.isSymbolicLink() && false) {
+      } else if (st.isSymbolicLink()) {
         throw escapes(`path ${JSON.stringify(entryName)} (through the symlink ${JSON.stringify(rel)})`);
       } else if (isWhiteoutDevice(st)) {
         rmSync(abs);
@@ -85,7 +85,7 @@ export class SafeTree {
       if (this.dirs.has(rel)) continue;
       const st = lstatSync(join(this.root, rel), { throwIfNoEntry: false });
       if (st === undefined) return false;
-      if (st.isSymbolicLink() && false) throw escapes(`link target ${JSON.stringify(entryName)} (through the symlink ${JSON.stringify(rel)})`);
+      if (st.isSymbolicLink()) throw escapes(`link target ${JSON.stringify(entryName)} (through the symlink ${JSON.stringify(rel)})`);
       if (!st.isDirectory()) return false;
       this.dirs.add(rel);
     }

@@ -152,7 +152,8 @@ function info(r: SnapshotRecord): SnapshotInfo {
 }
 
 export class SnapshotStore implements SnapshotReader, LayerApplier, SnapshotManager, OverlayMounter {
-  private readonly pending = new Map<Digest, Promise<SnapshotRecord>>();
+  /** Snapshots being committed, by chain ID, with their records. */
+  private readonly pending = new Map<Digest, { readonly record: SnapshotRecord; readonly done: Promise<SnapshotRecord> }>();
   private readonly links = new Set<string>();
 
   private constructor(
@@ -226,7 +227,7 @@ export class SnapshotStore implements SnapshotReader, LayerApplier, SnapshotMana
 
     if (options.diffId !== undefined) {
       const chainId = chainIdOf(parent, options.diffId);
-      const known = this.records.get(chainId) ?? (await this.pending.get(chainId)?.catch(() => undefined));
+      const known = this.records.get(chainId) ?? (await this.pending.get(chainId)?.done.catch(() => undefined));
       if (known !== undefined) {
         const diffId = await digestLayer(tar, signal);
         if (diffId !== options.diffId) throw invalid(`layer diff ID mismatch: expected ${options.diffId}, got ${diffId}`, 'diff-id-mismatch');
@@ -252,14 +253,15 @@ export class SnapshotStore implements SnapshotReader, LayerApplier, SnapshotMana
       const inflight = this.pending.get(chainId);
       if (known !== undefined || inflight !== undefined) {
         await rm(dir, { recursive: true, force: true });
-        const r = known ?? (await inflight!);
+        const r = known ?? (await inflight!.done);
         return { chainId, diffId, size: r.size, created: false };
       }
       if (parent !== null && !this.records.has(parent)) throw notFound(`snapshot ${parent} not found`);
-      const commit = this.commit({ id, link: this.reserveLink(), chainId, diffId, parent, size, created: new Date().toISOString() });
-      this.pending.set(chainId, commit);
+      const record: SnapshotRecord = { id, link: this.reserveLink(), chainId, diffId, parent, size, created: new Date().toISOString() };
+      const done = this.commit(record);
+      this.pending.set(chainId, { record, done });
       try {
-        await commit;
+        await done;
       } finally {
         this.pending.delete(chainId);
       }
@@ -300,7 +302,7 @@ export class SnapshotStore implements SnapshotReader, LayerApplier, SnapshotMana
 
   async removeSnapshot(chainId: Digest): Promise<void> {
     const r = this.record(chainId);
-    const children = [...this.records.values()].filter((c) => c.parent === chainId).length;
+    const children = [...this.records.values(), ...[...this.pending.values()].map((p) => p.record)].filter((c) => c.parent === chainId).length;
     if (children > 0) throw conflict(`snapshot ${chainId} is the parent of ${children} other snapshot(s)`);
     this.records.delete(chainId);
     const dir = join(this.root, r.id);

@@ -1,6 +1,6 @@
 // Helpers for the snapshot tests: tar archives built with tar-stream, temporary directories.
 
-import { mkdtemp, rm } from 'node:fs/promises';
+import { lstat, mkdtemp, readdir, readFile, readlink, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buffer } from 'node:stream/consumers';
@@ -61,4 +61,22 @@ export async function withTempDir<T>(fn: (dir: string) => Promise<T>): Promise<T
 
 export async function readAll(stream: Readable): Promise<Buffer> {
   return buffer(stream);
+}
+
+/** A comparable listing of a tree: type, mode, owner, link count and content or link target of each path. */
+export async function treeOf(dir: string, options: { mtimes?: boolean } = {}, rel = ''): Promise<string[]> {
+  const out: string[] = [];
+  for (const name of (await readdir(join(dir, rel))).sort()) {
+    const p = rel === '' ? name : `${rel}/${name}`;
+    const st = await lstat(join(dir, p));
+    let head = `${p} ${(st.mode & 0o7777).toString(8)} ${st.uid}:${st.gid}`;
+    if (options.mtimes === true) head += ` @${Math.floor(st.mtimeMs / 1000)}`;
+    if (st.isDirectory()) {
+      out.push(`${head} dir`);
+      out.push(...(await treeOf(dir, options, p)));
+    } else if (st.isSymbolicLink()) out.push(`${head} -> ${await readlink(join(dir, p))}`);
+    else if (st.isFile()) out.push(`${head} x${st.nlink} = ${await readFile(join(dir, p), 'utf8')}`);
+    else out.push(`${head} special ${st.rdev}`);
+  }
+  return out;
 }

@@ -215,35 +215,106 @@ describe('seqpacket (local listener)', () => {
     assert.deepEqual(got.errors, []);
   });
 
-  test('unref() lets the process exit with the socket open; ref() (default) keeps it alive', async () => {
+  /** Run `code` (TypeScript, with `connectSeqpacket` and the libc exports in scope) in a fresh node process. */
+  function runScript(name: string, code: string, killAfterMs: number): Promise<{ status: number | null | 'alive'; stdout: string; stderr: string }> {
+    const script = join(tmp, `${name}.mts`);
     const seqUrl = new URL('./seqpacket.ts', import.meta.url).href;
     const libcUrl = new URL('./libc.ts', import.meta.url).href;
-    const run = async (unref: boolean): Promise<'exited' | 'alive'> => {
-      const path = join(tmp, unref ? 'u1' : 'u2');
-      const script = join(tmp, `unref-${unref}.mts`);
-      writeFileSync(
-        script,
-        `
-import { connectSeqpacket } from ${JSON.stringify(seqUrl)};
-import { socket, bindUnix, listen, AF_UNIX, SOCK_SEQPACKET } from ${JSON.stringify(libcUrl)};
-const lfd = socket(AF_UNIX, SOCK_SEQPACKET); bindUnix(lfd, ${JSON.stringify(path)}); listen(lfd, 1);
+    writeFileSync(script, `import { connectSeqpacket } from ${JSON.stringify(seqUrl)};\nimport * as libc from ${JSON.stringify(libcUrl)};\n${code}`);
+    const child = spawn(process.execPath, ['--import', 'tsx', script], {
+      cwd: fileURLToPath(new URL('../..', import.meta.url)),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    return new Promise((resolve) => {
+      let killed = false;
+      const timer = setTimeout(() => {
+        killed = true;
+        child.kill('SIGKILL');
+      }, killAfterMs);
+      child.on('close', (status) => {
+        clearTimeout(timer);
+        resolve({ status: killed ? 'alive' : status, stdout, stderr });
+      });
+    });
+  }
+
+  const listenerCode = (path: string) => `
+const lfd = libc.socket(libc.AF_UNIX, libc.SOCK_SEQPACKET | libc.SOCK_CLOEXEC);
+libc.bindUnix(lfd, ${JSON.stringify(path)});
+libc.listen(lfd, 1);
+`;
+
+  test('unref() lets the process exit with the socket open; ref() (default) keeps it alive', async () => {
+    const code = (path: string, unref: boolean) => `${listenerCode(path)}
 const sock = await connectSeqpacket(${JSON.stringify(path)});
 sock.on('data', () => {});
 ${unref ? 'sock.unref();' : ''}
+`;
+    const unrefd = await runScript('unref', code(join(tmp, 'u1'), true), 5000);
+    assert.equal(unrefd.status, 0, unrefd.stderr);
+    const refd = await runScript('ref', code(join(tmp, 'u2'), false), 2000);
+    assert.equal(refd.status, 'alive', refd.stderr);
+  });
+
+  test('an exception in a data listener is an uncaught exception; the socket reads on', async () => {
+    const path = join(tmp, 'x1');
+    const r = await runScript(
+      'throwing-listener',
+      `${listenerCode(path)}
+const sock = await connectSeqpacket(${JSON.stringify(path)});
+const sfd = libc.accept(lfd);
+const seen: string[] = [];
+process.on('uncaughtException', (e) => seen.push('uncaught ' + e.message));
+sock.on('error', (e) => seen.push('error ' + e.message));
+sock.on('data', (r) => {
+  seen.push('data ' + r.toString());
+  if (r.toString() === 'one') throw new Error('listener-bug');
+  if (r.toString() === 'three') sock.destroy();
+});
+sock.on('close', () => { console.log(JSON.stringify(seen)); });
+libc.send(sfd, Buffer.from('one'), 0);
+setTimeout(() => { libc.send(sfd, Buffer.from('two'), 0); libc.send(sfd, Buffer.from('three'), 0); }, 100);
 `,
-      );
-      const child = spawn(process.execPath, ['--import', 'tsx', script], {
-        cwd: fileURLToPath(new URL('../..', import.meta.url)),
-        stdio: 'ignore',
-      });
-      const exited = new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
-      const result = await Promise.race([exited.then((c) => (assert.equal(c, 0), 'exited' as const)), delay(3000).then(() => 'alive' as const)]);
-      child.kill('SIGKILL');
-      await exited;
-      return result;
-    };
-    assert.equal(await run(true), 'exited');
-    assert.equal(await run(false), 'alive');
+      10_000,
+    );
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(JSON.parse(r.stdout), ['data one', 'uncaught listener-bug', 'data two', 'data three']);
+  });
+
+  test('promise continuations queued in data and close handlers run at once', async () => {
+    // koffi runs native callbacks outside Node's callback scope, where queued microtasks wait
+    // for the next unrelated Node callback: here the 1 s timer, in a quiet process.
+    const path = join(tmp, 'm1');
+    const r = await runScript(
+      'microtasks',
+      `${listenerCode(path)}
+const sock = await connectSeqpacket(${JSON.stringify(path)});
+const sfd = libc.accept(lfd);
+const t: Record<string, number> = {};
+sock.on('data', () => {
+  t.data = performance.now();
+  Promise.resolve().then(() => { t.dataMicrotask = performance.now(); sock.destroy(); });
+});
+sock.on('close', () => {
+  t.close = performance.now();
+  process.nextTick(() => (t.closeTick = performance.now()));
+  Promise.resolve().then(() => (t.closeMicrotask = performance.now()));
+});
+libc.send(sfd, Buffer.from('x'), 0);
+setTimeout(() => console.log(JSON.stringify(t)), 1000);
+`,
+      10_000,
+    );
+    assert.equal(r.status, 0, r.stderr);
+    const t = JSON.parse(r.stdout) as Record<string, number>;
+    for (const k of ['data', 'dataMicrotask', 'close', 'closeTick', 'closeMicrotask']) assert.equal(typeof t[k], 'number', `${k} in ${r.stdout}`);
+    assert.ok((t.dataMicrotask ?? 0) - (t.data ?? 0) < 100, r.stdout);
+    assert.ok((t.closeMicrotask ?? 0) - (t.close ?? 0) < 100, r.stdout);
+    assert.ok((t.closeTick ?? 0) - (t.close ?? 0) < 100, r.stdout);
   });
 });
 

@@ -205,7 +205,12 @@ class Socket extends EventEmitter implements SeqpacketSocket {
         // POLLERR: libuv stopped the watcher. Take the pending socket error; the records the
         // peer sent before it went away are still queued for us.
         this.#armed = -1;
-        const soError = getsockoptInt(this.#fd, SOL_SOCKET, SO_ERROR);
+        let soError: number;
+        try {
+          soError = getsockoptInt(this.#fd, SOL_SOCKET, SO_ERROR);
+        } catch (e) {
+          return this.#fail(e as Error);
+        }
         if (soError === ECONNRESET || soError === EPIPE) this.#peerGone();
         else if (soError !== 0) return this.#fail(errnoError(soError, 'poll'));
         events = UV_READABLE | UV_WRITABLE;
@@ -213,10 +218,9 @@ class Socket extends EventEmitter implements SeqpacketSocket {
       if (events & UV_READABLE && this.#flowing && !this.#paused) this.#read();
       if (this.#destroyed) return;
       if (events & UV_WRITABLE) this.#flush();
-    } catch (e) {
-      this.#fail(e instanceof Error ? e : new Error(String(e)));
     } finally {
-      // A 'data' listener may have thrown (rethrown later by libc.ts): keep the poll right anyway.
+      // A throwing 'data' listener is an uncaught exception, as with net.Socket (libc.ts rethrows
+      // it from the loop); the socket stays usable, so keep its poll right.
       if (!this.#destroyed) this.#update();
     }
   }
@@ -299,9 +303,13 @@ class Socket extends EventEmitter implements SeqpacketSocket {
     if (this.#flowing && !this.#paused && !this.#readEnded) want |= UV_READABLE;
     if (this.#queue.length > 0 && !this.#writeClosed) want |= UV_WRITABLE;
     if (want === this.#armed) return;
-    if (want === 0) this.#poll.stop();
-    else this.#poll.start(want);
-    this.#armed = want;
+    try {
+      if (want === 0) this.#poll.stop();
+      else this.#poll.start(want);
+      this.#armed = want;
+    } catch (e) {
+      this.#fail(e as Error);
+    }
   }
 }
 

@@ -435,7 +435,6 @@ export function containerRoutes(r: Router, engine: Engine): void {
       return;
     }
     const tty = ex.options.tty;
-    // Validate and prepare before hijacking, so start errors are plain HTTP errors.
     let sock: Duplex | undefined;
     const pendingOut: [1 | 2, Buffer][] = [];
     let ended = false;
@@ -450,8 +449,17 @@ export function containerRoutes(r: Router, engine: Engine): void {
         ended = true;
       },
     };
-    const h = await cs.startExec(ex.id, client, { detach: false, ...(cs2 ? { consoleSize: cs2 } : {}) });
     sock = hijack(ctx, tty ? 'application/vnd.docker.raw-stream' : 'application/vnd.docker.multiplexed-stream');
+    let h: Awaited<ReturnType<typeof cs.startExec>>;
+    try {
+      h = await cs.startExec(ex.id, client, { detach: false, ...(cs2 ? { consoleSize: cs2 } : {}) });
+    } catch (e) {
+      // after the hijack, errors go into the stream (as moby does) and the exit code says the rest
+      const msg = Buffer.from(`${e instanceof Error ? e.message : String(e)}\r\n`);
+      sock.write(tty ? msg : frame(1, msg));
+      sock.end();
+      return;
+    }
     for (const [s, d] of pendingOut) sock.write(tty ? d : frame(s, d));
     sock.on('data', (b: Buffer) => h.stdin(b));
     sock.on('end', () => h.stdinEnd());

@@ -7,6 +7,11 @@
 // invalid value (a missing map key), array → slice, Map → map, other object →
 // map (or struct, for field access; see template.ts), function → method/func.
 
+/** Whether a JS number stands for a Go int (integral and exactly representable) rather than a float64. */
+export function isGoInt(v: number): boolean {
+  return Number.isSafeInteger(v) && !Object.is(v, -0);
+}
+
 /** The Go type name docker would show for a value, for error messages. */
 export function goTypeName(v: unknown): string {
   if (v === null || v === undefined) return '<nil>';
@@ -14,7 +19,7 @@ export function goTypeName(v: unknown): string {
     case 'string':
       return 'string';
     case 'number':
-      return Number.isInteger(v) ? 'int' : 'float64';
+      return isGoInt(v) ? 'int' : 'float64';
     case 'bigint':
       return 'int64';
     case 'boolean':
@@ -53,7 +58,13 @@ function shortestDigits(x: number): Digits {
  * covers all values where a tie can occur at a useful precision.
  */
 function exactDigits(x: number): Digits {
-  return x === 0 ? { d: '', dp: 0 } : parseExponential(x.toExponential(100));
+  if (x === 0) return { d: '', dp: 0 };
+  if (x >= 1e100) {
+    // Integral, possibly with more than 101 digits: BigInt has them all.
+    const all = BigInt(x).toString();
+    return { d: all.replace(/0+$/, ''), dp: all.length };
+  }
+  return parseExponential(x.toExponential(100));
 }
 
 function roundDigits(exact: Digits, nd: number): Digits {
@@ -225,11 +236,6 @@ export function sortedEntries(v: object): [unknown, unknown][] {
     .sort((a, b) => compareKeys(a[0], b[0]));
 }
 
-function formatInt(n: number | bigint): string {
-  if (typeof n === 'bigint') return n.toString();
-  return Math.abs(n) >= 1e21 ? BigInt(n).toString() : String(n);
-}
-
 /** fmt's %v of a value (fmt.Sprint of one operand). */
 export function formatValue(v: unknown): string {
   return formatVerb(v, 'v', NO_FLAGS);
@@ -344,7 +350,7 @@ function fmtString(s: string, verb: string, f: Flags): string {
     case 'X': {
       const bytes = Buffer.from(s, 'utf8');
       const parts: string[] = [];
-      for (const b of bytes) parts.push((f.sharp ? '0x' : '') + hex(b, 2));
+      for (const b of bytes) parts.push((f.sharp && (f.space || parts.length === 0) ? '0x' : '') + hex(b, 2));
       const out = parts.join(f.space ? ' ' : '');
       return pad(verb === 'X' ? out.toUpperCase() : out, f, false);
     }
@@ -361,9 +367,9 @@ function formatVerb(v: unknown, verb: string, f: Flags): string {
     case 'bigint':
       return 'bdoOxXcqUv'.includes(verb) ? fmtInteger(v, verb === 'v' ? 'd' : verb, f) : badVerb(v, verb);
     case 'number':
-      if (Number.isInteger(v) && !Object.is(v, -0)) {
+      if (isGoInt(v)) {
         if ('bdoOxXcqUv'.includes(verb)) {
-          if (verb === 'v' && f.prec < 0 && !f.plus && !f.space) return pad(formatInt(v), f, true);
+          if (verb === 'v' && f.prec < 0 && !f.plus && !f.space) return pad(String(v), f, true);
           return fmtInteger(v, verb === 'v' ? 'd' : verb, f);
         }
         // Lenient: an integral JS number may stand for a Go float64.
@@ -496,7 +502,11 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
   return proto === Object.prototype || proto === null;
 }
 
+/** A Go nil map: reads as an empty map, encodes as JSON null. */
+export const NIL_MAP: ReadonlyMap<string, unknown> = new Map<string, unknown>();
+
 function jsonReplacer(_key: string, value: unknown): unknown {
+  if (value === NIL_MAP) return null;
   if (value instanceof Map) {
     const out: Record<string, unknown> = {};
     for (const [k, v] of sortedEntries(value)) out[String(k)] = v;
@@ -514,7 +524,7 @@ function jsonReplacer(_key: string, value: unknown): unknown {
  * Unencodable values give '' (docker ignores the encoder's error).
  */
 export function goJson(v: unknown, sortKeys = false): string {
-  if (v === undefined) return 'null';
+  if (v === undefined || v === NIL_MAP) return 'null';
   if (sortKeys && isPlainObject(v)) {
     const sorted: Record<string, unknown> = {};
     for (const k of Object.keys(v).sort()) sorted[k] = v[k];

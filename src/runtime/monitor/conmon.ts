@@ -2,7 +2,7 @@
 // `runc create`, holds the container's stdio or terminal, writes the k8s-file log and the exit
 // file, and serves the attach socket. Facts: ../shared/reference/conmon-notes.md.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { EngineError } from '../../core/errors.ts';
@@ -144,6 +144,7 @@ export interface ExecSession {
 /** Prepare an exec through conmon with --exec-attach (no output lost before attach). */
 export async function prepareExec(p: MonitorPaths, o: ExecMonitorOptions): Promise<ExecSession> {
   await mkdir(join(o.dir, 'exit'), { recursive: true });
+  await mkdir(join(o.dir, 'persist'), { recursive: true });
   const specPath = join(o.dir, 'process.json');
   await writeFile(specPath, JSON.stringify(o.processSpec));
   await rm(join(p.socketDir, o.cuuid), { force: true });
@@ -194,8 +195,14 @@ export async function prepareExec(p: MonitorPaths, o: ExecMonitorOptions): Promi
       try {
         const first = await readJsonLine(sync, 'sync');
         if (first.data < 0) throw new CreateError('system', (first.message ?? 'runc exec failed').trim().replace(/^time="[^"]*" level=\w+ msg="(.*)"$/s, '$1').replace(/\\"/g, '"'));
+        // conmon reports the exit code on the sync pipe, or at least in the exit file
         readJsonLine(sync, 'exit')
-          .then((m) => resolveExit(m.data))
+          .then((m) => m.data)
+          .catch(async () => {
+            const txt = await readFile(join(o.dir, 'exit', o.containerId), 'utf8');
+            return Number.parseInt(txt.trim(), 10);
+          })
+          .then((code) => (Number.isNaN(code) ? rejectExit(new EngineError('system', 'exec exited without an exit code')) : resolveExit(code)))
           .catch((e: Error) => rejectExit(e))
           .finally(() => detach(child));
         return first.data;
