@@ -306,6 +306,10 @@ function report(e: unknown): number {
     say(`See 'berth ${cmdName} --help'.`);
     return 125;
   }
+  if (e instanceof Error && e.name === 'TemplateError') {
+    say(`template parsing error: ${e.message}`);
+    return 1;
+  }
   if (e instanceof ConnectError) {
     say(e.message);
     return 1;

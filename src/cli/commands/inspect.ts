@@ -2,7 +2,8 @@
 import { ApiError, type Client } from '../../client/index.ts';
 import { getClient, type GlobalOptions } from '../context.ts';
 import { ExitStatus } from '../exit-codes.ts';
-import { compileTemplate } from '../format/template.ts';
+import { compileTemplate, TemplateError } from '../format/template.ts';
+import { executeInspect } from '../format/inspect.ts';
 
 type Opts = Record<string, unknown>;
 type Kind = 'container' | 'image';
@@ -38,8 +39,15 @@ async function inspect(kind: Kind | undefined, opts: Opts, args: string[], g: Gl
     }
   }
   if (typeof opts.format === 'string' && opts.format !== '') {
-    const t = compileTemplate(opts.format);
-    for (const r of results) process.stdout.write(`${t(r)}\n`);
+    let t;
+    try {
+      t = compileTemplate(opts.format);
+      for (const r of results) process.stdout.write(`${executeInspect(t, r)}\n`);
+    } catch (e) {
+      if (!(e instanceof TemplateError)) throw e;
+      process.stderr.write(`template parsing error: ${e.message}\n`);
+      throw new ExitStatus(1);
+    }
   } else {
     process.stdout.write(`${JSON.stringify(results, null, 4)}\n`);
   }

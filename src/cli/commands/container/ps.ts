@@ -1,8 +1,8 @@
 // berth ps
 import { getClient, type GlobalOptions } from '../../context.ts';
 import { formatRows } from '../../format/table.ts';
-import { ago, humanSize } from '../../format/units.ts';
-import { ellipsis } from '../../format/truncate.ts';
+import { ago, goTimeString, humanSize } from '../../format/units.ts';
+import { formatCommand, formatNames } from '../../format/truncate.ts';
 import { filtersJson } from './simple.ts';
 
 interface Summary {
@@ -45,14 +45,14 @@ export default async function ps(opts: Record<string, unknown>, _args: string[],
     return {
       ID: trunc ? c.Id.slice(0, 12) : c.Id,
       Image: trunc && c.Image.startsWith('sha256:') ? c.Image.slice(7, 19) : c.Image,
-      Command: trunc ? `"${ellipsis(c.Command, 20)}"` : `"${c.Command}"`,
-      CreatedAt: new Date(c.Created * 1000).toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' +0000 UTC'),
+      Command: formatCommand(c.Command, !trunc),
+      CreatedAt: goTimeString(c.Created * 1000),
       RunningFor: ago(c.Created * 1000),
       Ports: '',
       Status: c.Status,
       State: c.State,
-      Size: c.SizeRw !== undefined ? `${humanSize(c.SizeRw)} (virtual ${humanSize(c.SizeRootFs ?? 0)})` : '0B',
-      Names: c.Names.map((n) => n.replace(/^\//, '')).join(','),
+      Size: c.SizeRw !== undefined ? `${humanSize(c.SizeRw)}${(c.SizeRootFs ?? 0) > 0 ? ` (virtual ${humanSize(c.SizeRootFs ?? 0)})` : ''}` : '0B',
+      Names: formatNames(c.Names, !trunc),
       Labels: Object.entries(labels).map(([k, v]) => `${k}=${v}`).join(','),
       Label: (k: string) => labels[k] ?? '',
       Mounts: '',
@@ -61,5 +61,5 @@ export default async function ps(opts: Record<string, unknown>, _args: string[],
     };
   });
   const def = `table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}${opts.size === true ? '\t{{.Size}}' : ''}`;
-  process.stdout.write(formatRows(format, def, rows, HEADERS));
+  process.stdout.write(formatRows(format, def, rows, HEADERS, { typeName: '*formatter.ContainerContext' }));
 }

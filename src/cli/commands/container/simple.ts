@@ -78,7 +78,7 @@ export async function top(_opts: Opts, args: string[], g: GlobalOptions): Promis
   const client = await getClient(g);
   const [name = '', ...ps] = args;
   const r = await client.call<{ Titles: string[]; Processes: string[][] }>('GET', `/containers/${enc(name)}/top`, { query: { ...(ps.length ? { ps_args: ps.join(' ') } : {}) } });
-  process.stdout.write(renderTable([r.Titles, ...r.Processes]));
+  process.stdout.write(renderTable([r.Titles, ...r.Processes], { minwidth: 20 }));
 }
 
 export async function rename(_opts: Opts, args: string[], g: GlobalOptions): Promise<void> {
