@@ -288,9 +288,13 @@ program
   .option('--data-root <dir>', 'Root directory of persistent state', process.env.BERTH_ROOT ?? '/var/lib/berth')
   .option('--exec-root <dir>', 'Root directory for runtime state', process.env.BERTH_RUN ?? '/run/berth')
   .action(async (opts: { dataRoot: string; execRoot: string }) => {
-    const { runDaemon } = await import('../engine/daemon.ts');
+    // the daemon is its own bundle (dist/berthd.mjs): run it in this process, in the foreground
     const host = (program.opts() as GlobalOptions).host;
-    await runDaemon({ dataRoot: opts.dataRoot, runRoot: opts.execRoot, ...(host ? { socket: host.replace(/^unix:\/\//, '') } : {}) });
+    const { fileURLToPath, pathToFileURL } = await import('node:url');
+    const { dirname, join } = await import('node:path');
+    const script = join(dirname(fileURLToPath(import.meta.url)), 'berthd.mjs');
+    process.argv = [process.argv[0] ?? 'node', script, '--data-root', opts.dataRoot, '--exec-root', opts.execRoot, ...(host ? ['--host', host] : [])];
+    await import(pathToFileURL(script).href);
     await new Promise(() => undefined);
   });
 

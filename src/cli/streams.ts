@@ -32,10 +32,17 @@ export function pump(socket: Socket, head: Buffer, o: PumpOptions): Promise<Pump
     const restore: (() => void)[] = [];
     if (isTty && o.stdin) {
       stdin.setRawMode(true);
-      restore.push(() => stdin.setRawMode(false));
+      const unraw = (): void => {
+        stdin.setRawMode(false);
+      };
+      process.once('exit', unraw);
+      restore.push(() => {
+        process.off('exit', unraw);
+        unraw();
+      });
     }
+    // the caller sends the first resize once the process runs; later ones follow SIGWINCH
     if (o.tty && o.resizePath && process.stdout.isTTY) {
-      resize(o.client, o.resizePath);
       const onWinch = (): void => resize(o.client, o.resizePath ?? '');
       process.on('SIGWINCH', onWinch);
       restore.push(() => process.off('SIGWINCH', onWinch));

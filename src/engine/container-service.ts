@@ -374,9 +374,14 @@ export class ContainerService {
     const rootfs = join(dir, 'rootfs');
     const bundle = join(dir, 'bundle');
     const mon = join(this.dirs.monitors, id);
+    const t0 = performance.now();
+    const mark = (what: string): void => {
+      if (process.env.BERTH_DEBUG) process.stderr.write(`start ${id.slice(0, 12)} ${what} +${(performance.now() - t0).toFixed(1)}ms\n`);
+    };
     try {
       await mkdir(mon, { recursive: true });
       await this.overlay.mountOverlay({ lowerChainIds: [...rec.layers].reverse(), upperDir: join(dir, 'upper'), workDir: join(dir, 'work'), target: rootfs });
+      mark('mounted');
       const argv = [rec.config.path, ...rec.config.args];
       await this.checkExecutable(rootfs, argv[0] ?? '', rec.config.env, rec.config.workingDir);
       const user = await resolveUser(rootfs, rec.config.user || undefined);
@@ -409,6 +414,7 @@ export class ContainerService {
         ...(rec.hostConfig.shmSize > 0 ? { shmSize: rec.hostConfig.shmSize } : {}),
       });
       await writeFile(join(bundle, 'config.json'), JSON.stringify(spec));
+      mark('spec written');
       await rm(join(dir, 'persist'), { recursive: true, force: true });
       await this.runc.delete(id, true).catch(() => undefined);
       const started = await createContainer(this.monitorPaths, {
@@ -425,6 +431,7 @@ export class ContainerService {
         leaveStdinOpen: !rec.config.stdinOnce,
         tty: rec.config.tty,
       });
+      mark('conmon created');
       this.ctl.set(id, started.ctlPath);
       const monitorPid = Number.parseInt(await readFile(join(mon, 'conmon.pid'), 'utf8').catch(() => '0'), 10) || 0;
       // Clients that attached before start get every byte: connect before `runc start`.
@@ -445,7 +452,9 @@ export class ContainerService {
         error: '',
         oomKilled: false,
       });
+      mark('state saved');
       await this.runc.start(id);
+      mark('runc started');
       const size = opts.consoleSize ?? rec.hostConfig.consoleSize;
       if (rec.config.tty && size && size[0] > 0 && size[1] > 0) await this.resize(id, size[0], size[1]).catch(() => undefined);
       this.events.emit('change', id);

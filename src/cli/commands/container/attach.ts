@@ -1,7 +1,7 @@
 // berth attach
 import { getClient, type GlobalOptions } from '../../context.ts';
 import { ExitStatus } from '../../exit-codes.ts';
-import { pump, proxySignals } from '../../streams.ts';
+import { pump, proxySignals, resize } from '../../streams.ts';
 
 interface Inspect { Id: string; State: { Running: boolean; Paused: boolean; Restarting: boolean }; Config: { Tty: boolean; OpenStdin: boolean } }
 
@@ -24,6 +24,7 @@ export default async function attach(opts: Record<string, unknown>, args: string
     query: { stream: true, stdin, stdout: true, stderr: true, ...(typeof opts.detachKeys === 'string' ? { detachKeys: opts.detachKeys } : {}) },
   });
   const stop = !c.Config.Tty && opts.sigProxy !== 'false' ? proxySignals(client, c.Id) : () => undefined;
+  if (c.Config.Tty) setImmediate(() => resize(client, `/containers/${c.Id}/resize`));
   const r = await pump(hij.socket, hij.head, {
     tty: c.Config.Tty,
     stdin,

@@ -6,6 +6,7 @@ import { buildCreateRequest } from './create-body.ts';
 import { createContainer } from './create-call.ts';
 import { EngineError } from '../../../core/errors.ts';
 
+const dbg = (m: string): void => { if (process.env.BERTH_DEBUG) process.stderr.write(`[${performance.now().toFixed(1)}] ${m}\n`); };
 export default async function run(opts: Record<string, unknown>, args: string[], g: GlobalOptions): Promise<void> {
   const client = await getClient(g);
   const req = buildCreateRequest(opts, args);
@@ -28,6 +29,7 @@ export default async function run(opts: Record<string, unknown>, args: string[],
     process.stdout.write(`${id}\n`);
     return;
   }
+  dbg('created');
   const attaching = body.AttachStdin || body.AttachStdout || body.AttachStderr;
   const hij = attaching
     ? await client.hijack(`/containers/${id}/attach`, {
@@ -40,25 +42,31 @@ export default async function run(opts: Record<string, unknown>, args: string[],
         },
       })
     : undefined;
+  dbg('attached');
+  // pump from now on, so nothing the container writes (or its end) is missed while we start it
+  const pumping = hij
+    ? pump(hij.socket, hij.head, {
+        tty: body.Tty,
+        stdin: body.AttachStdin,
+        client,
+        resizePath: `/containers/${id}/resize`,
+        ...(typeof opts.detachKeys === 'string' ? { detachKeys: opts.detachKeys } : {}),
+      })
+    : undefined;
   const waitRes = await client.request('POST', `/containers/${id}/wait`, { query: { condition: body.HostConfig.AutoRemove ? 'removed' : 'next-exit' } });
   await client.check(waitRes);
   const waitBody = client.text(waitRes);
+  dbg('wait sent');
   await startOrExit(client, id);
+  dbg('started');
   const stopProxy = !body.Tty && opts.sigProxy !== 'false' ? proxySignals(client, id) : () => undefined;
   let detached = false;
-  if (hij) {
-    const r = await pump(hij.socket, hij.head, {
-      tty: body.Tty,
-      stdin: body.AttachStdin,
-      client,
-      resizePath: `/containers/${id}/resize`,
-      ...(typeof opts.detachKeys === 'string' ? { detachKeys: opts.detachKeys } : {}),
-    });
-    detached = r.detached;
-  }
+  if (pumping) detached = (await pumping).detached;
   stopProxy();
+  dbg('pumped');
   if (detached) return;
   const text = await waitBody;
+  dbg('waited');
   const status = JSON.parse(text || '{"StatusCode":125}') as { StatusCode: number; Error?: { Message: string } | null };
   if (status.Error?.Message) process.stderr.write(`berth: ${status.Error.Message}\n`);
   if (status.StatusCode !== 0) throw new ExitStatus(status.StatusCode);

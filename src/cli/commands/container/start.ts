@@ -2,7 +2,7 @@
 import { ApiError } from '../../../client/index.ts';
 import { getClient, type GlobalOptions } from '../../context.ts';
 import { ExitStatus, exitCodeOf } from '../../exit-codes.ts';
-import { pump, proxySignals } from '../../streams.ts';
+import { pump, proxySignals, resize } from '../../streams.ts';
 
 interface Inspect { Id: string; Config: { Tty: boolean; OpenStdin: boolean }; HostConfig: { AutoRemove: boolean } }
 
@@ -36,6 +36,13 @@ export default async function start(opts: Record<string, unknown>, args: string[
   const hij = await client.hijack(`/containers/${c.Id}/attach`, {
     query: { stream: true, stdin, stdout: true, stderr: true, ...(typeof opts.detachKeys === 'string' ? { detachKeys: opts.detachKeys } : {}) },
   });
+  const pumping = pump(hij.socket, hij.head, {
+    tty: c.Config.Tty,
+    stdin,
+    client,
+    resizePath: `/containers/${c.Id}/resize`,
+    ...(typeof opts.detachKeys === 'string' ? { detachKeys: opts.detachKeys } : {}),
+  });
   const waitRes = await client.check(await client.request('POST', `/containers/${c.Id}/wait`, { query: { condition: c.HostConfig.AutoRemove ? 'removed' : 'next-exit' } }));
   const waitBody = client.text(waitRes);
   try {
@@ -48,14 +55,9 @@ export default async function start(opts: Record<string, unknown>, args: string[
     }
     throw e;
   }
+  if (c.Config.Tty) resize(client, `/containers/${c.Id}/resize`);
   const stop = !c.Config.Tty ? proxySignals(client, c.Id) : () => undefined;
-  const r = await pump(hij.socket, hij.head, {
-    tty: c.Config.Tty,
-    stdin,
-    client,
-    resizePath: `/containers/${c.Id}/resize`,
-    ...(typeof opts.detachKeys === 'string' ? { detachKeys: opts.detachKeys } : {}),
-  });
+  const r = await pumping;
   stop();
   if (r.detached) return;
   const status = JSON.parse((await waitBody) || '{"StatusCode":0}') as { StatusCode: number };
