@@ -224,11 +224,17 @@ export class ContainerService {
       setTimeout(() => hub.close(), 2000).unref();
     }
     this.ctl.delete(id);
-    await this.runc.delete(id, true).catch(() => undefined);
+    // runc keeps a state dir per container it knows; skip the process spawn when there is none
+    await this.deleteRuncState(id);
     await this.overlay.unmount(join(this.store.dirOf(id), 'rootfs')).catch(() => undefined);
     await rm(join(this.dirs.sockets, id.slice(0, 12)), { force: true, recursive: true });
     await rm(join(this.dirs.exits, id), { force: true });
     await rm(join(this.dirs.monitors, id), { force: true, recursive: true });
+  }
+
+  /** runc keeps a state dir per container it knows: skip the process spawn when there is none. */
+  private async deleteRuncState(id: string): Promise<void> {
+    if (await access(join(this.dirs.runcRoot, id)).then(() => true, () => false)) await this.runc.delete(id, true).catch(() => undefined);
   }
 
   private async destroyLeftovers(id: string): Promise<void> {
@@ -416,7 +422,7 @@ export class ContainerService {
       await writeFile(join(bundle, 'config.json'), JSON.stringify(spec));
       mark('spec written');
       await rm(join(dir, 'persist'), { recursive: true, force: true });
-      await this.runc.delete(id, true).catch(() => undefined);
+      await this.deleteRuncState(id);
       const started = await createContainer(this.monitorPaths, {
         id,
         cuuid: id.slice(0, 12),
