@@ -184,6 +184,16 @@ const containerCmds = (parent: Command, top: boolean): void => {
     .argument('<container>')
     .argument('<new-name>')
     .action(lazy(() => import('./commands/container/simple.ts').then((m) => ({ default: m.rename }))));
+  parent
+    .command('commit')
+    .description("Create a new image from a container's changes")
+    .option('-a, --author <string>', 'Author (e.g., "John Hannibal Smith <hannibal@a-team.com>")')
+    .option('-c, --change <list>', 'Apply Dockerfile instruction to the created image', collect)
+    .option('-m, --message <string>', 'Commit message')
+    .option('-p, --pause <bool>', 'Pause container during commit', 'true')
+    .argument('<container>')
+    .argument('[repository]')
+    .action(lazy(() => import('./commands/image/simple.ts').then((m) => ({ default: m.commit }))));
   if (!top) {
     parent
       .command('prune')

@@ -4,7 +4,9 @@ import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { ImageStore } from '../images/store.ts';
 import { importImage } from '../images/import.ts';
-import type { ImageRecord } from '../images/types.ts';
+import type { ImageRecord, ImageRunConfig } from '../images/types.ts';
+import { addChildImage, addLayer } from '../images/commit.ts';
+import { applyChanges } from '../images/changes.ts';
 import { ContainerService } from './container-service.ts';
 import { layout, type EnginePaths } from './paths.ts';
 import { openContent, openSnapshots, type ContentPort, type SnapshotPort } from './stores.ts';
@@ -48,6 +50,42 @@ export class Engine {
 
   importImage(input: Readable, opts: { changes?: string[]; message?: string; tag?: string; signal?: AbortSignal }): Promise<ImageRecord> {
     return importImage(input, { images: this.images, blobs: this.content, layers: this.snapshots }, opts);
+  }
+
+  /** A container's writable layer as a new image (`commit`). */
+  async commit(idOrName: string, o: { changes?: string[]; message?: string; author?: string; tag?: string; pause?: boolean; config?: Partial<ImageRunConfig> }): Promise<ImageRecord> {
+    const rec = this.containers.store.resolve(idOrName);
+    const parent = this.images.tryResolve(rec.config.imageId);
+    const paused = o.pause !== false && rec.state.status === 'running';
+    if (paused) await this.containers.pause(rec.id);
+    let layer;
+    try {
+      const tar = this.snapshots.diffLayer(join(this.containers.store.dirOf(rec.id), 'upper'));
+      layer = await addLayer({ blobs: this.content, layers: this.snapshots }, parent?.layers ?? [], tar);
+    } finally {
+      if (paused) await this.containers.unpause(rec.id).catch(() => undefined);
+    }
+    const c = rec.config;
+    const base: ImageRunConfig = {
+      ...(parent?.config.config ?? {}),
+      Env: [...c.env],
+      Cmd: c.cmd ? [...c.cmd] : null,
+      Entrypoint: c.entrypoint ? [...c.entrypoint] : null,
+      WorkingDir: c.workingDir,
+      User: c.user,
+      Labels: { ...c.labels },
+      ...(Object.keys(c.exposedPorts).length ? { ExposedPorts: { ...c.exposedPorts } } : {}),
+      ...(c.stopSignal ? { StopSignal: c.stopSignal } : {}),
+      ...(o.config ?? {}),
+    };
+    const run = applyChanges(base, o.changes ?? []);
+    const img = await addChildImage({ images: this.images }, parent, run, layer, {
+      createdBy: [c.path, ...c.args].join(' '),
+      ...(o.message ? { comment: o.message } : {}),
+      ...(o.author ? { author: o.author } : {}),
+    });
+    if (o.tag) await this.images.tag(img.id, o.tag);
+    return img;
   }
 
   /** Remove blobs and snapshots no image or container refers to; returns bytes freed. */

@@ -1,17 +1,20 @@
 // Opening the content store and the snapshot store, with the garbage-collection step each
 // needs: remove what is not in the live set (marked from images and containers).
 import { ContentStore } from '../content/index.ts';
-import { SnapshotStore } from '../snapshots/index.ts';
+import type { Readable } from 'node:stream';
+import { SnapshotStore, diffLayer } from '../snapshots/index.ts';
 import type { Digest } from '../core/digest.ts';
 import type { BlobStore } from '../images/store.ts';
 import type { LayerApplier } from '../images/import.ts';
 import type { Overlay } from './container-service.ts';
 
 export interface ContentPort extends BlobStore {
+  openBlob(digest: Digest): Promise<Readable>;
   removeUnreferenced(live: ReadonlySet<string>): Promise<number>;
 }
 
 export interface SnapshotPort extends LayerApplier, Overlay {
+  diffLayer(upperDir: string, signal?: AbortSignal): Readable;
   removeUnreferenced(live: ReadonlySet<string>): Promise<number>;
 }
 
@@ -21,6 +24,7 @@ export async function openContent(root: string): Promise<ContentPort> {
   return {
     writeBlob: (data, opts) => store.writeBlob(data, opts),
     readBlob: (d) => store.readBlob(d),
+    openBlob: (d) => store.openBlob(d),
     async removeUnreferenced(live) {
       let freed = 0;
       for (const d of await store.listBlobs()) {
@@ -39,6 +43,7 @@ export async function openSnapshots(root: string): Promise<SnapshotPort> {
     applyLayer: (tar, opts) => store.applyLayer(tar, opts),
     mountOverlay: (o) => store.mountOverlay(o),
     unmount: (t) => store.unmount(t),
+    diffLayer: (upper, signal) => diffLayer(upper, signal ? { signal } : {}),
     async removeUnreferenced(live) {
       // a snapshot is live if it, or any snapshot above it, is referenced
       const all = store.listSnapshots();

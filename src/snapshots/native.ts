@@ -1,15 +1,18 @@
-// The few system calls Node lacks (mount, umount, mknod, xattrs, syncfs), behind one module so
-// that switching to the koffi wrappers in src/sys/libc.ts later touches only this file.
+// The few system calls Node lacks (mount, umount, mknod, xattrs, syncfs), for the snapshot
+// store, through the koffi wrappers of src/sys/libc.ts (the one module that loads native code).
 //
-// Today: mount, umount, mknod and syncfs go through the system tools (util-linux `mount`/`umount`,
-// coreutils `mknod` and `sync -f`) with execFile; xattrs go through koffi straight to libc,
-// because `setfattr`/`getfattr` (package attr) are not installed on these machines and an xattr
-// is read for every directory of an upper dir when diffing.
+// One call still spawns a process: an overlay mount whose option string only fits in a page
+// (4096 bytes, NUL included) with relative lower paths goes through util-linux `mount` run in
+// the directory those paths are relative to (a process-wide chdir is not an option here).
 
 import { execFile } from 'node:child_process';
+import { chmodSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import koffi from 'koffi';
 import { systemError } from '../core/errors.ts';
+import * as libc from '../sys/libc.ts';
+
+/** Longest option string mount(2) takes: the kernel copies one page, the NUL included. */
+export const MOUNT_DATA_MAX = 4095;
 
 interface ToolFailure {
   readonly stderr: string;
@@ -26,7 +29,8 @@ function run(file: string, args: readonly string[], options: { cwd?: string } = 
   });
 }
 
-function toolMessage(e: unknown): string {
+/** What went wrong: a tool's stderr, or a system error's message (`EBUSY: device or resource busy, umount2 '/x'`). */
+function reason(e: unknown): string {
   const f = e as Partial<ToolFailure> & { message?: string };
   return f.stderr !== undefined && f.stderr !== '' ? f.stderr : String(f.message ?? e);
 }
@@ -35,26 +39,38 @@ export interface MountRequest {
   readonly type: string;
   readonly source: string;
   readonly target: string;
-  /** The comma-separated option string passed to the kernel unchanged. */
+  /** The comma-separated filesystem option string, passed to the kernel unchanged (no flags parsed from it). */
   readonly options: string;
   /** Working directory of the mount call: relative paths in `options` resolve against it. */
   readonly cwd?: string;
+  /**
+   * `options` with every path absolute (given with `cwd`). When it fits in a page the mount is
+   * one mount(2) call; otherwise `options` are mounted from `cwd` by mount(8).
+   */
+  readonly absoluteOptions?: string;
+}
+
+/** Whether `options` can be handed to mount(2): it fits in the page the kernel copies. */
+export function fitsMountData(options: string): boolean {
+  return Buffer.byteLength(options) <= MOUNT_DATA_MAX;
 }
 
 export async function mount(req: MountRequest): Promise<void> {
+  const direct = req.cwd === undefined ? req.options : req.absoluteOptions;
   try {
-    await run('mount', ['-n', '-t', req.type, '-o', req.options, req.source, req.target], { cwd: req.cwd });
+    if (direct !== undefined && fitsMountData(direct)) await libc.mountAsync(req.source, req.target, req.type, 0, direct);
+    else await run('mount', ['-n', '-t', req.type, '-o', req.options, req.source, req.target], { cwd: req.cwd });
   } catch (e) {
-    throw systemError(`mount ${req.type} on ${req.target}: ${toolMessage(e)}`, e);
+    throw systemError(`mount ${req.type} on ${req.target}: ${reason(e)}`, e);
   }
 }
 
 /** Unmount `target`; `lazy` detaches it even while busy (MNT_DETACH). */
 export async function unmount(target: string, options: { lazy?: boolean } = {}): Promise<void> {
   try {
-    await run('umount', options.lazy === true ? ['-n', '-l', target] : ['-n', target]);
+    await libc.umount2Async(target, options.lazy === true ? libc.MNT_DETACH : 0);
   } catch (e) {
-    throw systemError(`unmount ${target}: ${toolMessage(e)}`, e);
+    throw systemError(`unmount ${target}: ${reason(e)}`, e);
   }
 }
 
@@ -75,94 +91,51 @@ export async function isMountPoint(path: string): Promise<boolean> {
 
 export type NodeKind = 'char' | 'block' | 'fifo';
 
-/** mknod(2): a character or block device, or a FIFO, with permission bits `mode`. */
+const NODE_TYPE: Readonly<Record<NodeKind, number>> = { char: libc.S_IFCHR, block: libc.S_IFBLK, fifo: libc.S_IFIFO };
+
+/** mknod(2): a character or block device, or a FIFO, with exactly the permission bits `mode` (no umask). */
 export async function mknod(path: string, kind: NodeKind, major: number, minor: number, mode: number): Promise<void> {
-  const args = ['-m', (mode & 0o7777).toString(8), '--', path];
-  if (kind === 'fifo') args.push('p');
-  else args.push(kind === 'char' ? 'c' : 'b', String(major), String(minor));
+  const perm = mode & 0o7777;
   try {
-    await run('mknod', args);
+    libc.mknod(path, NODE_TYPE[kind] | perm, kind === 'fifo' ? 0n : libc.makedev(major, minor));
+    // mknod(2) applies the umask (and may drop setuid/setgid/sticky): set the bits asked for.
+    if (perm !== 0) chmodSync(path, perm);
   } catch (e) {
-    throw systemError(`mknod ${path}: ${toolMessage(e)}`, e);
+    throw systemError(`mknod ${path}: ${reason(e)}`, e);
   }
 }
 
-/** syncfs(2) on the filesystem holding `path`: flush a freshly unpacked layer before committing it. */
+/** syncfs(2) on the filesystem holding the directory `path`: flush a freshly unpacked layer before committing it. */
 export async function syncFilesystem(path: string): Promise<void> {
   try {
-    await run('sync', ['-f', path]);
+    await libc.syncFilesystem(path);
   } catch (e) {
-    throw systemError(`sync ${path}: ${toolMessage(e)}`, e);
+    throw systemError(`sync ${path}: ${reason(e)}`, e);
   }
 }
 
-// ---- xattrs through libc (l* variants: never follow a symlink) ----
-
-interface Libc {
-  lsetxattr(path: string, name: string, value: Buffer, size: number, flags: number): number;
-  lgetxattr(path: string, name: string, value: Buffer, size: number): number;
-  llistxattr(path: string, list: Buffer, size: number): number;
-}
-
-let libc: Libc | undefined;
-let errnoNames: Map<number, string> | undefined;
-const XATTR_MAX = 65536;
-let scratch: Buffer | undefined;
-
-function lib(): Libc {
-  if (libc === undefined) {
-    const l = koffi.load('libc.so.6');
-    libc = {
-      lsetxattr: l.func('int lsetxattr(const char *path, const char *name, const void *value, size_t size, int flags)'),
-      lgetxattr: l.func('long lgetxattr(const char *path, const char *name, void *value, size_t size)'),
-      llistxattr: l.func('long llistxattr(const char *path, void *list, size_t size)'),
-    } as Libc;
-    errnoNames = new Map();
-    for (const [name, n] of Object.entries(koffi.os.errno)) {
-      if (!errnoNames.has(n)) errnoNames.set(n, name);
-    }
-    errnoNames.set(koffi.os.errno.ENOTSUP ?? 95, 'ENOTSUP');
-  }
-  return libc;
-}
-
-function errnoError(syscall: string, path: string): Error {
-  const errno = koffi.errno();
-  const code = errnoNames?.get(errno) ?? `E${errno}`;
-  return Object.assign(new Error(`${syscall} ${path}: ${code}`), { code, errno, syscall, path });
-}
-
-function buffer(): Buffer {
-  scratch ??= Buffer.alloc(XATTR_MAX);
-  return scratch;
-}
+// ---- xattrs (l* variants: never follow a symlink); errors are libc's, with errno codes ----
 
 export function setXattr(path: string, name: string, value: Uint8Array): void {
-  const v = Buffer.from(value.buffer, value.byteOffset, value.byteLength);
-  if (lib().lsetxattr(path, name, v, v.length, 0) !== 0) throw errnoError('lsetxattr', path);
+  libc.lsetxattr(path, name, value);
 }
 
 /** The value of xattr `name`, or undefined when it is not set (ENODATA) or unsupported. */
 export function getXattr(path: string, name: string): Buffer | undefined {
-  const buf = buffer();
-  const n = lib().lgetxattr(path, name, buf, buf.length);
-  if (n >= 0) return Buffer.from(buf.subarray(0, n));
-  const e = errnoError('lgetxattr', path);
-  const code = (e as { code?: string }).code;
-  if (code === 'ENODATA' || code === 'ENOTSUP' || code === 'EOPNOTSUPP') return undefined;
-  throw e;
-}
-
-/** Names of the xattrs set on `path` (not following a symlink). */
-export function listXattrs(path: string): string[] {
-  const buf = buffer();
-  const n = lib().llistxattr(path, buf, buf.length);
-  if (n < 0) {
-    const e = errnoError('llistxattr', path);
-    const code = (e as { code?: string }).code;
-    if (code === 'ENOTSUP' || code === 'EOPNOTSUPP') return [];
+  try {
+    return libc.lgetxattr(path, name) ?? undefined;
+  } catch (e) {
+    if (libc.hasCode(e, 'ENOTSUP', 'EOPNOTSUPP')) return undefined;
     throw e;
   }
-  if (n === 0) return [];
-  return buf.toString('utf8', 0, n - 1).split('\0');
+}
+
+/** Names of the xattrs set on `path` (not following a symlink); none where xattrs are unsupported. */
+export function listXattrs(path: string): string[] {
+  try {
+    return libc.llistxattr(path);
+  } catch (e) {
+    if (libc.hasCode(e, 'ENOTSUP', 'EOPNOTSUPP')) return [];
+    throw e;
+  }
 }

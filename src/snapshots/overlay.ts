@@ -1,18 +1,20 @@
 // overlayfs mounts. The `lowerdir` list is made of short relative paths (`l/ABCD1234`, the
 // short links to each snapshot's fs/), resolved against the snapshot root given as the mount's
 // working directory, so that the whole option string fits in one page (4096 bytes) for about
-// 350 layers. Options that make an upper directory diffable are pinned explicitly: no
-// metacopy (a metadata-only copy-up has no data), no redirect_dir (a renamed directory would
-// be a redirect xattr rather than a copy), no index.
+// 350 layers. When the same options with absolute paths fit too (a few dozen layers), the
+// mount is a direct mount(2) call; only taller stacks need mount(8) run in that directory.
+// Options that make an upper directory diffable are pinned explicitly: no metacopy (a
+// metadata-only copy-up has no data), no redirect_dir (a renamed directory would be a redirect
+// xattr rather than a copy), no index.
 
 import { existsSync } from 'node:fs';
 import { realpath } from 'node:fs/promises';
-import { isAbsolute } from 'node:path';
+import { isAbsolute, resolve } from 'node:path';
 import { errnoOf, invalid } from '../core/errors.ts';
 import * as native from './native.ts';
 
 /** The kernel copies mount data into one page. */
-const MAX_OPTIONS = 4095;
+const MAX_OPTIONS = native.MOUNT_DATA_MAX;
 
 let pinned: string[] | undefined;
 function pinnedOptions(): string[] {
@@ -42,6 +44,20 @@ export interface OverlayRequest {
 
 /** The option string of an overlay mount; throws invalid-parameter when it cannot fit. */
 export function overlayOptions(req: Omit<OverlayRequest, 'target' | 'cwd'>): string {
+  const options = joinOptions(req);
+  if (Buffer.byteLength(options) > MAX_OPTIONS) {
+    throw invalid(`too many layers to mount: ${req.lowers.length} lower directories do not fit in the overlay mount options`);
+  }
+  return options;
+}
+
+/** The option string with every lower resolved against `cwd`, or undefined when `cwd` cannot be written in it. */
+function absoluteOptions(req: Omit<OverlayRequest, 'target'>): string | undefined {
+  if (!isAbsolute(req.cwd) || /[,:\\]/.test(req.cwd)) return undefined;
+  return joinOptions({ ...req, lowers: req.lowers.map((l) => resolve(req.cwd, l)) });
+}
+
+function joinOptions(req: Omit<OverlayRequest, 'target' | 'cwd'>): string {
   if (req.lowers.length === 0) throw invalid('overlay needs at least one lower directory');
   for (const l of req.lowers) if (/[,:\\]/.test(l)) throw invalid(`bad overlay lower directory ${JSON.stringify(l)}`);
   const parts = [`lowerdir=${req.lowers.join(':')}`];
@@ -52,15 +68,12 @@ export function overlayOptions(req: Omit<OverlayRequest, 'target' | 'cwd'>): str
     parts.push(`upperdir=${req.upperDir}`, `workdir=${req.workDir}`);
   }
   parts.push(...pinnedOptions());
-  const options = parts.join(',');
-  if (Buffer.byteLength(options) > MAX_OPTIONS) {
-    throw invalid(`too many layers to mount: ${req.lowers.length} lower directories do not fit in the overlay mount options`);
-  }
-  return options;
+  return parts.join(',');
 }
 
 export async function mountOverlay(req: OverlayRequest): Promise<void> {
-  await native.mount({ type: 'overlay', source: 'overlay', target: req.target, options: overlayOptions(req), cwd: req.cwd });
+  const options = overlayOptions(req);
+  await native.mount({ type: 'overlay', source: 'overlay', target: req.target, options, cwd: req.cwd, absoluteOptions: absoluteOptions(req) });
 }
 
 /** Unmount `target` if it is a mount point; detach lazily when it is busy. Idempotent. */

@@ -2,13 +2,18 @@
 //
 // Lifecycle: nothing is loaded at import time. The first call of any wrapper loads koffi,
 // libc.so.6 and (for fd polling) the libuv symbols of the node binary itself, and binds
-// every function once. Wrappers are synchronous, typed, and throw Node-style errors whose
-// `code` ('ENOENT', 'ECONNREFUSED', ...) comes from errno, never from message text. The
-// hot-path socket calls (`recv`, `send`) return `-errno` instead of throwing.
+// every function once. Wrappers are typed and throw Node-style errors whose `code`
+// ('ENOENT', 'ECONNREFUSED', ...) comes from errno, never from message text. The hot-path
+// socket calls (`recv`, `send`) return `-errno` instead of throwing. Wrappers are synchronous,
+// except the calls that may wait on disk for long (`syncfs`, and `mountAsync`/`umount2Async`:
+// unmounting an overlay syncs its upper filesystem): those run on a libuv threadpool thread
+// and return a promise, so the event loop never waits for a flush.
 //
 // `pollFd` watches an fd with a libuv `uv_poll_t` on Node's default loop: no threadpool
 // thread is held, and the handle memory lives until libuv's close callback.
 
+import { constants as fsConstants } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { constants as osConstants } from 'node:os';
 import { getSystemErrorMap } from 'node:util';
@@ -16,8 +21,9 @@ import { isMainThread } from 'node:worker_threads';
 
 type Koffi = typeof import('koffi');
 // koffi's own function type: any arguments in, any out; every wrapper below narrows it.
+// `async` runs the call on a libuv threadpool thread; the callback sees that thread's errno.
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-type KoffiFn = (...args: any[]) => any;
+type KoffiFn = ((...args: any[]) => any) & { async: (...args: any[]) => void };
 
 // ---------------------------------------------------------------------------------------------
 // Constants (Linux, x86_64/aarch64 generic ABI)
@@ -63,6 +69,8 @@ export const S_IFREG = 0o100000;
 
 export const XATTR_CREATE = 1;
 export const XATTR_REPLACE = 2;
+/** Largest xattr value and largest name list the kernel hands out (XATTR_SIZE_MAX, XATTR_LIST_MAX). */
+export const XATTR_MAX = 65536;
 
 export const UV_READABLE = 1;
 export const UV_WRITABLE = 2;
@@ -134,6 +142,8 @@ interface Bindings {
   lsetxattr: KoffiFn;
   lgetxattr: KoffiFn;
   lremovexattr: KoffiFn;
+  llistxattr: KoffiFn;
+  syncfs: KoffiFn;
 }
 
 let bindings: Bindings | undefined;
@@ -160,6 +170,8 @@ function lib(): Bindings {
     lsetxattr: c.func('int lsetxattr(const char *path, const char *name, const void *value, size_t size, int flags)'),
     lgetxattr: c.func('intptr_t lgetxattr(const char *path, const char *name, void *value, size_t size)'),
     lremovexattr: c.func('int lremovexattr(const char *path, const char *name)'),
+    llistxattr: c.func('intptr_t llistxattr(const char *path, void *list, size_t size)'),
+    syncfs: c.func('int syncfs(int fd)'),
   };
   return bindings;
 }
@@ -171,6 +183,25 @@ function errno(): number {
 function check(r: number, syscall: string, path?: string): number {
   if (r < 0) throw errnoError(errno(), syscall, path);
   return r;
+}
+
+/** `fn(...args)` on a threadpool thread; rejects with the errno of that thread when it returns < 0. */
+function checkAsync(fn: KoffiFn, args: readonly unknown[], syscall: string, path?: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    fn.async(...args, (err: unknown, r: number) => {
+      if (err !== null && err !== undefined) reject(err);
+      else if (r < 0) reject(errnoError(errno(), syscall, path)); // koffi restores the call's errno here
+      else resolve(r);
+    });
+  });
+}
+
+let scratch: Buffer | undefined;
+
+/** A buffer big enough for any xattr value or name list: one syscall per read, never ERANGE. */
+function xattrBuffer(): Buffer {
+  scratch ??= Buffer.alloc(XATTR_MAX);
+  return scratch;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -255,6 +286,16 @@ export function umount2(target: string, flags = 0): void {
   check(lib().umount2(target, flags) as number, 'umount2', target);
 }
 
+/** mount(2) on a threadpool thread. `data` is the filesystem's option string, at most one page. */
+export async function mountAsync(source: string | null, target: string, fstype: string | null, flags: number, data: string | null = null): Promise<void> {
+  await checkAsync(lib().mount, [source, target, fstype, flags, data], 'mount', target);
+}
+
+/** umount2(2) on a threadpool thread: unmounting a filesystem may flush it first. */
+export async function umount2Async(target: string, flags = 0): Promise<void> {
+  await checkAsync(lib().umount2, [target, flags], 'umount2', target);
+}
+
 /** glibc's makedev(3): an overlay whiteout is `mknod(p, S_IFCHR, makedev(0, 0))`. */
 export function makedev(major: number, minor: number): bigint {
   const ma = BigInt(major >>> 0);
@@ -275,28 +316,51 @@ export function lsetxattr(path: string, name: string, value: Uint8Array | string
 
 /** lgetxattr(2): the attribute's value, or null when the path has no such attribute (ENODATA). */
 export function lgetxattr(path: string, name: string): Buffer | null {
-  const { lgetxattr: get } = lib();
-  for (;;) {
-    const size = Number(get(path, name, null, 0));
-    if (size < 0) {
-      const e = errno();
-      if (e === ERRNO.ENODATA) return null;
-      throw errnoError(e, 'lgetxattr', path);
-    }
-    if (size === 0) return Buffer.alloc(0);
-    const buf = Buffer.alloc(size);
-    const n = Number(get(path, name, buf, size));
-    if (n >= 0) return buf.subarray(0, n);
-    const e = errno();
-    if (e === ERRNO.ENODATA) return null;
-    if (e !== ERRNO.ERANGE) throw errnoError(e, 'lgetxattr', path);
-    // ERANGE: the value grew between the two calls; ask again.
+  const buf = xattrBuffer();
+  const n = Number(lib().lgetxattr(path, name, buf, buf.byteLength));
+  if (n >= 0) return Buffer.from(buf.subarray(0, n));
+  const e = errno();
+  if (e === ERRNO.ENODATA) return null;
+  throw errnoError(e, 'lgetxattr', path);
+}
+
+/** llistxattr(2): the names of the attributes of the path itself (no symlink follow), in the kernel's order. */
+export function llistxattr(path: string): string[] {
+  const buf = xattrBuffer();
+  const n = Number(lib().llistxattr(path, buf, buf.byteLength));
+  if (n < 0) throw errnoError(errno(), 'llistxattr', path);
+  const names: string[] = [];
+  // Each name ends with a NUL.
+  for (let start = 0; start < n; ) {
+    let end = buf.indexOf(0, start);
+    if (end < 0 || end > n) end = n;
+    if (end > start) names.push(buf.toString('utf8', start, end));
+    start = end + 1;
   }
+  return names;
 }
 
 /** lremovexattr(2); throws ENODATA when the attribute is absent. */
 export function lremovexattr(path: string, name: string): void {
   check(lib().lremovexattr(path, name) as number, 'lremovexattr', path);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Flushing
+
+/** syncfs(2) on a threadpool thread: write back the whole filesystem holding the open file `fd`. */
+export async function syncfs(fd: number): Promise<void> {
+  await checkAsync(lib().syncfs, [fd], 'syncfs');
+}
+
+/** syncfs(2) of the filesystem holding the directory `path` (opened O_RDONLY|O_DIRECTORY). */
+export async function syncFilesystem(path: string): Promise<void> {
+  const dir = await open(path, fsConstants.O_RDONLY | fsConstants.O_DIRECTORY);
+  try {
+    await checkAsync(lib().syncfs, [dir.fd], 'syncfs', path);
+  } finally {
+    await dir.close();
+  }
 }
 
 // ---------------------------------------------------------------------------------------------

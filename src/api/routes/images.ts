@@ -3,7 +3,7 @@ import { Readable } from 'node:stream';
 import { invalid, EngineError } from '../../core/errors.ts';
 import type { Digest } from '../../core/digest.ts';
 import type { Engine } from '../../engine/engine.ts';
-import { type Router, boolParam, filtersParam, noContent, sendJson } from '../server.ts';
+import { type Router, boolParam, filtersParam, noContent, readJsonBody, sendJson } from '../server.ts';
 import { toImageInspect, toImageSummary } from '../types/image.ts';
 import { filterTimeMs } from './containers.ts';
 import { familiarString, parseReference } from '../../core/reference.ts';
@@ -90,6 +90,30 @@ export function imageRoutes(r: Router, engine: Engine): void {
     }
     space = Math.max(space, await engine.collectGarbage());
     sendJson(ctx.res, 200, { ImagesDeleted: deleted.length ? deleted : null, SpaceReclaimed: space });
+  });
+
+  r.add('POST', '/commit', async (ctx) => {
+    const q = ctx.query;
+    const body = (await readJsonBody<Record<string, unknown>>(ctx.req)) ?? {};
+    const repo = q.get('repo') ?? '';
+    const tag = q.get('tag') ?? '';
+    const target = repo ? (tag ? `${repo}:${tag}` : repo) : undefined;
+    if (target) parseReference(target);
+    const changes = q.getAll('changes').flatMap((c) => c.split('\n')).filter((c) => c.trim() !== '');
+    const config: Record<string, unknown> = {};
+    for (const k of ['Cmd', 'Entrypoint', 'Env', 'WorkingDir', 'User', 'Labels', 'ExposedPorts', 'StopSignal', 'Volumes'] as const) {
+      const v = body[k];
+      if (v !== undefined && v !== null && !(Array.isArray(v) && v.length === 0) && v !== '') config[k] = v;
+    }
+    const img = await engine.commit(q.get('container') ?? '', {
+      changes,
+      ...(q.get('comment') ? { message: q.get('comment') ?? '' } : {}),
+      ...(q.get('author') ? { author: q.get('author') ?? '' } : {}),
+      ...(target ? { tag: target } : {}),
+      pause: q.get('pause') === null ? true : boolParam(q, 'pause'),
+      config,
+    });
+    sendJson(ctx.res, 201, { Id: img.id });
   });
 
   r.add('GET', '/images/{name:.*}/json', (ctx) => {

@@ -120,3 +120,28 @@ export async function prune(opts: Opts, _args: string[], g: GlobalOptions): Prom
   }
   process.stdout.write(`Total reclaimed space: ${humanSize(r.SpaceReclaimed)}\n`);
 }
+
+export async function commit(opts: Opts, args: string[], g: GlobalOptions): Promise<void> {
+  const client = await getClient(g);
+  const [container = '', target] = args;
+  let repo: string | undefined;
+  let tg: string | undefined;
+  if (target) {
+    const ref = parseReference(target);
+    repo = ref.domain === 'docker.io' ? familiarName(ref) : `${ref.domain}/${ref.path}`;
+    tg = ref.tag;
+  }
+  const r = await client.call<{ Id: string }>('POST', '/commit', {
+    query: {
+      container,
+      ...(repo ? { repo } : {}),
+      ...(tg ? { tag: tg } : {}),
+      ...(typeof opts.message === 'string' ? { comment: opts.message } : {}),
+      ...(typeof opts.author === 'string' ? { author: opts.author } : {}),
+      pause: opts.pause === 'false' ? '0' : '1',
+      changes: (opts.change as string[] | undefined) ?? [],
+    },
+    body: {},
+  });
+  process.stdout.write(`${r.Id}\n`);
+}
