@@ -4,7 +4,7 @@
 // Ctrl-C): containers, daemons, conmon/shim processes, mounts, cgroups, directories.
 import { spawn, spawnSync } from 'node:child_process';
 import {
-  existsSync, mkdirSync, mkdtempSync, openSync, closeSync, readFileSync, readdirSync, rmSync, rmdirSync, writeFileSync,
+  existsSync, mkdirSync, mkdtempSync, openSync, closeSync, readFileSync, readdirSync, rmSync, rmdirSync, statSync, writeFileSync,
 } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
@@ -24,6 +24,7 @@ export function log(...a) {
 }
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
 
 // ------------------------------------------------------------------------------------ options
 
@@ -54,6 +55,8 @@ export function options(defaults) {
 
 const cleanups = [];
 let cleaning;
+let abortWhy; // set by a signal or the deadline: the next command of the benchmark body throws
+let inCleanup = false;
 
 /** Register a teardown step; steps run in reverse order of registration. */
 export function onCleanup(what, fn) {
@@ -62,6 +65,7 @@ export function onCleanup(what, fn) {
 
 export function cleanupAll() {
   cleaning ??= (async () => {
+    inCleanup = true;
     while (cleanups.length > 0) {
       const { what, fn } = cleanups.pop();
       try {
@@ -74,37 +78,57 @@ export function cleanupAll() {
   return cleaning;
 }
 
-/** Run a benchmark body with cleanup on success, failure, signals and an overall deadline. */
+/**
+ * Run a benchmark body; whatever happens (success, failure, Ctrl-C, SIGTERM, the deadline) the
+ * registered cleanups run before the process exits. The body runs commands synchronously, so a
+ * signal is noticed between two commands: the next one throws and the body unwinds.
+ */
 export async function main(body, { deadlineMin = 45 } = {}) {
-  let exiting = false;
-  const bail = (why, code) => {
-    if (exiting) return;
-    exiting = true;
-    log(`${why}: cleaning up`);
-    cleanupAll().finally(() => process.exit(code));
+  const abort = (why) => {
+    if (abortWhy) {
+      log(`${why} again: cleaning up now`);
+      cleanupAll().finally(() => process.exit(130));
+      return;
+    }
+    abortWhy = why;
+    log(`${why}: stopping after the current command`);
+    // should the body not unwind (stuck in an await), clean up anyway
+    setTimeout(() => cleanupAll().finally(() => process.exit(130)), 60_000).unref();
   };
-  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(sig, () => bail(`got ${sig}`, 130));
-  const deadline = setTimeout(() => bail(`deadline of ${deadlineMin} min passed`, 124), deadlineMin * 60_000);
-  deadline.unref();
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(sig, () => abort(`got ${sig}`));
+  setTimeout(() => abort(`deadline of ${deadlineMin} min passed`), deadlineMin * 60_000).unref();
   let code = 0;
   try {
     await body();
   } catch (e) {
     log(`FAILED: ${e instanceof Error ? e.stack : String(e)}`);
-    code = 1;
+    code = abortWhy ? 130 : 1;
   } finally {
-    if (!exiting) {
-      exiting = true;
-      await cleanupAll();
-    }
+    await cleanupAll();
   }
   process.exit(code);
+}
+
+export function checkAbort() {
+  if (abortWhy && !inCleanup) throw new Error(`aborted (${abortWhy})`);
+}
+
+export const aborted = () => abortWhy !== undefined;
+
+/**
+ * Let the event loop turn (signals are delivered there; commands run synchronously), then throw
+ * if the run was aborted. Call it between samples.
+ */
+export async function tick() {
+  await new Promise((r) => setImmediate(r));
+  checkAbort();
 }
 
 // ------------------------------------------------------------------------------------ processes
 
 /** spawnSync with a timeout; throws on a non-zero exit unless allowFail. */
 export function sh(file, args, o = {}) {
+  checkAbort();
   const r = spawnSync(file, args, {
     encoding: 'utf8',
     timeout: o.timeout ?? 120_000,
@@ -243,6 +267,7 @@ export function machineInfo() {
     `date: ${new Date().toISOString()}`,
     `machine: ${os.cpus().length} cores (${os.cpus()[0]?.model ?? '?'}), ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, kernel ${os.release()}, load avg ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`,
     `node ${process.version}; ${v(RUNC, ['--version'])}; ${v('conmon', ['--version'])}`,
+    `berth: dist/berthd.mjs built ${existsSync(BERTHD) ? statSync(BERTHD).mtime.toISOString() : 'missing'}`,
   ].join('\n');
 }
 
@@ -270,6 +295,7 @@ export async function waitPing(sock, ms, what) {
   const end = Date.now() + ms;
   let last = '';
   while (Date.now() < end) {
+    checkAbort();
     try {
       const r = await api(sock, 'GET', '/_ping', undefined, { timeout: 2000 });
       if (r.status === 200) return;
@@ -404,8 +430,8 @@ export function busyboxTar(root) {
 // with only loopback and no port mapping.
 
 class Cli {
-  constructor(name, file, lead, env, runFlags = []) {
-    Object.assign(this, { name, file, lead, env, runFlags });
+  constructor(name, file, lead, env, runFlags = [], rmFlags = ['-f']) {
+    Object.assign(this, { name, file, lead, env, runFlags, rmFlags });
   }
   sh(args, o = {}) {
     return sh(this.file, [...this.lead, ...args], { env: this.env, ...o });
@@ -422,8 +448,12 @@ class Cli {
   }
   rmAll() {
     const ids = this.ids();
-    for (let i = 0; i < ids.length; i += 50) this.sh(['rm', '-f', ...ids.slice(i, i + 50)], { allowFail: true, timeout: 300_000 });
+    for (let i = 0; i < ids.length; i += 50) this.sh(['rm', ...this.rmFlags, ...ids.slice(i, i + 50)], { allowFail: true, timeout: 300_000 });
     return ids.length;
+  }
+  /** Force-remove (SIGKILL, no grace period: podman's `rm -f` would wait 10 s for `sleep` otherwise). */
+  rm(ids, o = {}) {
+    return this.sh(['rm', ...this.rmFlags, ...ids], { timeout: 300_000, ...o });
   }
   importBusybox(tar) {
     this.sh(['import', '--change', 'CMD ["sh"]', tar, 'busybox:latest'], { timeout: 300_000 });
@@ -548,17 +578,14 @@ export class Podman {
     p.cli = new Cli('podman', 'podman', [
       '--root', join(p.root, 'root'), '--runroot', join(p.root, 'runroot'), '--tmpdir', join(p.root, 'tmp'),
       '--cgroup-manager', 'cgroupfs', '--events-backend', 'file', '--storage-driver', 'overlay', '--log-level', 'error',
-    ], process.env, ['--network', 'none', '--cgroup-parent', p.cgroupParent, '--ulimit', `nofile=${nofile}:${nofile}`, '--ulimit', 'nproc=32768:32768']);
+    ], process.env, ['--network', 'none', '--cgroup-parent', p.cgroupParent, '--ulimit', `nofile=${nofile}:${nofile}`, '--ulimit', 'nproc=32768:32768'], ['-f', '-t', '0']);
     return p;
   }
   async stop() {
     if (this.stopped) return;
     this.stopped = true;
-    const ids = this.cli.ids();
-    if (ids.length > 0) {
-      this.cli.sh(['rm', '-f', '-t', '0', ...ids], { allowFail: true, timeout: 300_000 });
-      log(`podman: removed ${ids.length} container(s)`);
-    }
+    const n = this.cli.rmAll();
+    if (n > 0) log(`podman: removed ${n} container(s)`);
     // podman's runc state lives in runc's default root, /run/runc: delete only our ids
     const mine = join(this.root, 'root', 'overlay-containers');
     if (existsSync(mine)) {

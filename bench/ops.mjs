@@ -7,7 +7,7 @@
 //
 //   node bench/ops.mjs [--engines berth,docker-berthd,dockerd,podman] [--n 20] [--ps-containers 100]
 import {
-  benchRoot, busyboxTar, f0, f2, log, machineInfo, main, options, sleep, startEngines, stats, table, versions,
+  aborted, tick, benchRoot, busyboxTar, f0, f2, log, machineInfo, main, options, sleep, startEngines, stats, table, versions,
 } from './lib.mjs';
 
 const o = options({ engines: 'berth,docker-berthd,dockerd,podman', n: 20, nStop: 10, nLogs: 5, nPs: 10, psContainers: 100, logLines: 100000 });
@@ -31,10 +31,12 @@ await main(async () => {
     for (let r = 0; r < n; r++) {
       for (let i = 0; i < names.length; i++) {
         const name = names[(i + r) % names.length];
+        await tick();
         try {
           const ms = await fn(eng[name], name);
           if (ms !== undefined) add(op, name, ms);
         } catch (e) {
+          if (aborted()) throw e;
           log(`${op} ${name}: ${e.message.slice(0, 300)}`);
           ((res[`${op} failures`] ??= {})[name] ??= []).push(1);
         }
@@ -45,7 +47,7 @@ await main(async () => {
   // ---- run -d
   await rounds('run -d', o.n, async (cli) => {
     const { ms, r } = cli.timed(cli.runArgs(['-d', 'busybox', 'sleep', '1000']), { timeout: 60_000 });
-    cli.sh(['rm', '-f', r.stdout.trim()], { timeout: 60_000 });
+    cli.rm([r.stdout.trim()]);
     return ms;
   });
 
@@ -56,7 +58,7 @@ await main(async () => {
     eng[n].sh(eng[n].runArgs(['-d', '--name', target[n], 'busybox', 'sleep', '1000']), { timeout: 60_000 });
   }
   await rounds('exec', o.n, async (cli, n) => cli.timed(['exec', target[n], 'true'], { timeout: 60_000 }).ms);
-  for (const n of names) eng[n].sh(['rm', '-f', target[n]], { timeout: 60_000 });
+  for (const n of names) eng[n].rm([target[n]]);
 
   // ---- stop (TERM trapped by the shell: the container exits at once)
   await rounds('stop', o.nStop, async (cli, n) => {
@@ -64,7 +66,7 @@ await main(async () => {
     await sleep(300); // let the shell install its trap
     const { ms } = cli.timed(['stop', id], { timeout: 60_000 });
     const code = cli.sh(['inspect', '--format', '{{.State.ExitCode}}', id], { allowFail: true }).stdout?.trim();
-    cli.sh(['rm', '-f', id], { timeout: 60_000 });
+    cli.rm([id]);
     if (code !== '0') notes.push(`stop ${n}: exit code ${code} (TERM not honoured?)`);
     return ms;
   });
@@ -80,7 +82,7 @@ await main(async () => {
     if (lines !== o.logLines) notes.push(`logs ${n}: ${lines} lines instead of ${o.logLines}`);
   }
   await rounds(`logs ${o.logLines / 1000}k lines`, o.nLogs, async (cli, n) => cli.timed(['logs', logsC[n]], { timeout: 120_000, stdio: ['ignore', 'ignore', 'pipe'] }).ms);
-  for (const n of names) eng[n].sh(['rm', '-f', logsC[n]], { timeout: 60_000 });
+  for (const n of names) eng[n].rm([logsC[n]]);
 
   // ---- ps, empty then with 100 running containers (per daemon; berth and docker → berthd share one)
   await rounds('ps (0 containers)', o.nPs, async (cli) => cli.timed(['ps'], { timeout: 60_000 }).ms);
@@ -92,7 +94,10 @@ await main(async () => {
     const cli = eng[n];
     log(`${n}: starting ${o.psContainers} containers`);
     const t0 = Date.now();
-    for (let i = 0; i < o.psContainers; i++) cli.sh(cli.runArgs(['-d', 'busybox', 'sleep', '1000']), { timeout: 60_000 });
+    for (let i = 0; i < o.psContainers; i++) {
+      await tick();
+      cli.sh(cli.runArgs(['-d', 'busybox', 'sleep', '1000']), { timeout: 60_000 });
+    }
     createMs[n] = Date.now() - t0;
   }
   await rounds(`ps (${o.psContainers} containers)`, o.nPs, async (cli, n) => {
@@ -105,7 +110,7 @@ await main(async () => {
   for (const n of daemons) {
     const t0 = Date.now();
     const ids = eng[n].ids();
-    for (let i = 0; i < ids.length; i += 50) eng[n].sh(['rm', '-f', ...ids.slice(i, i + 50)], { timeout: 300_000 });
+    for (let i = 0; i < ids.length; i += 50) eng[n].rm(ids.slice(i, i + 50));
     rmMs[n] = Date.now() - t0;
   }
 

@@ -5,7 +5,7 @@
 //
 //   node bench/run-rm.mjs [--n 30] [--warmup 3] [--engines runc,berth,docker-berthd,dockerd,podman]
 import {
-  benchRoot, busyboxTar, f0, f2, log, machineInfo, main, makeRuncBundle, options, startEngines, stats, table, timed, versions,
+  aborted, tick, benchRoot, busyboxTar, f0, f2, log, machineInfo, main, makeRuncBundle, options, startEngines, stats, table, timed, versions,
   BERTH_CLI,
 } from './lib.mjs';
 
@@ -43,10 +43,12 @@ await main(async () => {
     // rotate the order every round so no engine always runs right after the same neighbour
     const order = all.map((_, i) => all[(i + round) % all.length]);
     for (const s of order) {
+      await tick();
       try {
         const ms = s.once();
         if (round >= o.warmup) samples[s.key].push(ms);
       } catch (e) {
+        if (aborted()) throw e;
         failures[s.key]++;
         log(`${s.key}: ${e.message.slice(0, 300)}`);
       }

@@ -7,6 +7,14 @@ import { ConnectError } from '../client/index.ts';
 import { closeClient, type GlobalOptions } from './context.ts';
 import { ExitStatus, exitCodeOf } from './exit-codes.ts';
 
+// A reader that went away (`berth logs -f x | head`) ends the command quietly, as docker does.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(0);
+    throw e;
+  });
+}
+
 const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
 
 type Action = (opts: Record<string, unknown>, args: string[], g: GlobalOptions) => Promise<void>;

@@ -57,4 +57,10 @@ export async function runDaemon(o: DaemonOptions = {}): Promise<void> {
   process.on('SIGTERM', shutdown);
   process.on('SIGINT', shutdown);
   process.on('SIGPIPE', () => undefined);
+  // A client that disconnects mid-write must never take the engine down.
+  process.on('uncaughtException', (e: NodeJS.ErrnoException) => {
+    process.stderr.write(`berthd: uncaught: ${e.stack ?? e.message}\n`);
+    if (e.code === 'EPIPE' || e.code === 'ECONNRESET' || e.code === 'ERR_STREAM_DESTROYED' || e.code === 'ERR_STREAM_WRITE_AFTER_END') return;
+    process.exit(70);
+  });
 }

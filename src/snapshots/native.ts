@@ -8,6 +8,7 @@
 import { execFile } from 'node:child_process';
 import { chmodSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { getSystemErrorMap } from 'node:util';
 import { systemError } from '../core/errors.ts';
 import * as libc from '../sys/libc.ts';
 
@@ -29,10 +30,15 @@ function run(file: string, args: readonly string[], options: { cwd?: string } = 
   });
 }
 
-/** What went wrong: a tool's stderr, or a system error's message (`EBUSY: device or resource busy, umount2 '/x'`). */
+/** What went wrong: a tool's stderr, or a system error's description and code ("device or resource busy (EBUSY)"). */
 function reason(e: unknown): string {
-  const f = e as Partial<ToolFailure> & { message?: string };
-  return f.stderr !== undefined && f.stderr !== '' ? f.stderr : String(f.message ?? e);
+  const f = e as Partial<ToolFailure> & { message?: string; code?: unknown; errno?: unknown };
+  if (f.stderr !== undefined) return f.stderr !== '' ? f.stderr : String(f.message); // a tool run by `run`
+  if (typeof f.code === 'string' && typeof f.errno === 'number') {
+    const description = getSystemErrorMap().get(f.errno)?.[1];
+    if (description !== undefined) return `${description} (${f.code})`;
+  }
+  return String(f.message ?? e);
 }
 
 export interface MountRequest {

@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
 import { spawn } from 'node:child_process';
-import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, lstatSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
@@ -14,12 +14,17 @@ import {
   XATTR_CREATE,
   errnoName,
   lgetxattr,
+  llistxattr,
   lremovexattr,
   lsetxattr,
   makedev,
   mknod,
   mount,
+  mountAsync,
+  syncFilesystem,
+  syncfs,
   umount2,
+  umount2Async,
 } from './libc.ts';
 
 // trusted.* xattrs need CAP_SYS_ADMIN and a filesystem that stores them (ext4 /tmp here; tmpfs
@@ -39,6 +44,26 @@ function codeOf(fn: () => unknown): unknown {
     return (e as { code?: unknown }).code;
   }
   return 'no error';
+}
+
+/** Run a TypeScript script in a child node (with tsx), killed after 10 s. */
+async function runChild(script: string): Promise<{ code: number | null; out: string; err: string }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', script], {
+    cwd: fileURLToPath(new URL('../..', import.meta.url)),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+  child.stderr.on('data', (c: Buffer) => (err += c.toString()));
+  const code = await new Promise<number | null>((resolve) => {
+    const t = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    child.on('exit', (c) => {
+      clearTimeout(t);
+      resolve(c);
+    });
+  });
+  return { code, out, err };
 }
 
 describe('libc', () => {
@@ -94,6 +119,61 @@ describe('libc', () => {
     assert.equal(lgetxattr(d, 'trusted.berth.l'), null);
   });
 
+  test('llistxattr lists the names set on the path itself, no more, no fewer', () => {
+    const f = join(dir, 'listed');
+    writeFileSync(f, '');
+    const base = llistxattr(f); // whatever an LSM put there
+    assert.ok(!base.some((n) => n.startsWith('user.') || n.startsWith('trusted.')), String(base));
+    const names = ['user.a', 'user.berth.empty', `user.${'x'.repeat(200)}`, 'trusted.overlay.opaque', 'user.é'];
+    for (const n of names) lsetxattr(f, n, n === 'user.berth.empty' ? '' : 'v');
+    assert.deepEqual(llistxattr(f).sort(), [...base, ...names].sort());
+    lremovexattr(f, 'user.a');
+    assert.deepEqual(llistxattr(f).sort(), [...base, ...names.filter((n) => n !== 'user.a')].sort());
+    // The symlink's own attributes, not its target's.
+    const link = join(dir, 'listed-link');
+    symlinkSync(f, link);
+    assert.deepEqual(llistxattr(link).filter((n) => n.startsWith('trusted.') || n.startsWith('user.')), []);
+    lsetxattr(link, 'trusted.berth.on-link', '1');
+    assert.ok(llistxattr(link).includes('trusted.berth.on-link'));
+    assert.ok(!llistxattr(f).includes('trusted.berth.on-link'));
+    assert.equal(codeOf(() => llistxattr(join(dir, 'missing'))), 'ENOENT');
+  });
+
+  test('syncfs and syncFilesystem flush off the event loop; errors carry the errno of the call', async () => {
+    await syncFilesystem(dir);
+    const fd = openSync(dir, 'r');
+    try {
+      await syncfs(fd);
+    } finally {
+      closeSync(fd);
+    }
+    // The failing call's errno, not the one a later call on this thread left behind.
+    const bad = syncfs(-1);
+    assert.equal(codeOf(() => mknod(dir, S_IFCHR, 0)), 'EEXIST');
+    await assert.rejects(bad, (e: NodeJS.ErrnoException) => e.code === 'EBADF' && e.syscall === 'syncfs');
+    await assert.rejects(syncFilesystem(join(dir, 'missing')), (e: NodeJS.ErrnoException) => e.code === 'ENOENT');
+    writeFileSync(join(dir, 'plain'), '');
+    await assert.rejects(syncFilesystem(join(dir, 'plain')), (e: NodeJS.ErrnoException) => e.code === 'ENOTDIR');
+  });
+
+  test('mountAsync and umount2Async: bind mount and unmount on the threadpool', async () => {
+    const src = join(dir, 'async-src');
+    const dst = join(dir, 'async-dst');
+    mkdirSync(src);
+    mkdirSync(dst);
+    writeFileSync(join(src, 'f'), 'bound');
+    await mountAsync(src, dst, null, MS_BIND);
+    try {
+      assert.equal(readFileSync(join(dst, 'f'), 'utf8'), 'bound');
+    } finally {
+      await umount2Async(dst);
+    }
+    assert.equal(existsSync(join(dst, 'f')), false);
+    await assert.rejects(umount2Async(dst), (e: NodeJS.ErrnoException) => e.code === 'EINVAL' && e.syscall === 'umount2' && e.path === dst);
+    await assert.rejects(umount2Async(dst, MNT_DETACH), (e: NodeJS.ErrnoException) => e.code === 'EINVAL');
+    await assert.rejects(mountAsync(join(dir, 'nope'), dst, null, MS_BIND), (e: NodeJS.ErrnoException) => e.code === 'ENOENT' && e.syscall === 'mount');
+  });
+
   test('bind mount, read-only remount, detach unmount', () => {
     const src = join(dir, 'src');
     const dst = join(dir, 'dst');
@@ -112,6 +192,25 @@ describe('libc', () => {
     assert.equal(existsSync(join(dst, 'f')), false);
     assert.equal(codeOf(() => umount2(dst)), 'EINVAL'); // not a mount point
     assert.equal(codeOf(() => mount(join(dir, 'nope'), dst, null, MS_BIND)), 'ENOENT');
+  });
+
+  test('importing the module loads no native code; the first call does', async () => {
+    const libcUrl = new URL('./libc.ts', import.meta.url).href;
+    const script = join(dir, 'lazy.mts');
+    writeFileSync(
+      script,
+      `
+import { createRequire } from 'node:module';
+const koffiLoaded = () => Object.keys(createRequire(import.meta.url).cache).some((k) => k.includes('/node_modules/koffi/'));
+const libc = await import(${JSON.stringify(libcUrl)});
+const before = koffiLoaded();
+libc.llistxattr(${JSON.stringify(dir)});
+console.log(JSON.stringify({ before, after: koffiLoaded() }));
+`,
+    );
+    const { code, out, err } = await runChild(script);
+    assert.equal(code, 0, err);
+    assert.deepEqual(JSON.parse(out), { before: false, after: true });
   });
 
   test('an exception in a poll listener is rethrown from the loop and polling goes on', async () => {
@@ -146,21 +245,7 @@ poll.start(UV_READABLE);
 writeSync(fd, 'a');
 `,
     );
-    const child = spawn(process.execPath, ['--import', 'tsx', script], {
-      cwd: fileURLToPath(new URL('../..', import.meta.url)),
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (err += c.toString()));
-    const code = await new Promise<number | null>((resolve) => {
-      const t = setTimeout(() => child.kill('SIGKILL'), 10_000);
-      child.on('exit', (c) => {
-        clearTimeout(t);
-        resolve(c);
-      });
-    });
+    const { code, out, err } = await runChild(script);
     assert.equal(code, 0, err);
     assert.deepEqual(JSON.parse(out), { events: 2, caught: ['boom-in-callback'], open: 0 });
   });

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { BERTH, TestDaemon, busyboxTarball, leftoverMounts, until, withDaemon } from '../helpers/daemon.ts';
+import { BERTH, TestDaemon, busyboxTarball, leftoverMounts, sleep, until, withDaemon } from '../helpers/daemon.ts';
 
 type Result = { code: number; stdout: string; stderr: string };
 
@@ -64,6 +64,14 @@ function bg(args: string[]): Bg {
 async function killBg(b: Bg): Promise<void> {
   if (b.proc.exitCode === null && b.proc.signalCode === null) b.proc.kill('SIGKILL');
   await b.exited;
+}
+
+/** If a test took berthd down, note it and start it again so later tests still mean something. */
+async function berthdDied(): Promise<boolean> {
+  const p = (d as unknown as { proc?: ChildProcess }).proc;
+  if (!p || (p.exitCode === null && p.signalCode === null)) return false;
+  await d.start();
+  return true;
 }
 
 const TICKER = 'i=0; while true; do i=$((i+1)); echo tick$i; sleep 0.1; done';
@@ -227,6 +235,27 @@ describe('running containers', () => {
     ok(d.berth(['rm', '-f', 'victim']));
   });
 
+  test('conmon killed from the host → exited with an error, the process does not run on', async () => {
+    const id = ok(d.berth(['run', '-d', '--name', 'orphan', 'busybox', 'sleep', '600'])).trim();
+    const pid = Number(ok(d.berth(['inspect', '-f', '{{.State.Pid}}', 'orphan'])));
+    const conmon = spawnSync('ps', ['-eo', 'pid,args'], { encoding: 'utf8' })
+      .stdout.split('\n')
+      .filter((l) => l.includes('conmon') && l.includes(`-c ${id}`))
+      .map((l) => Number(l.trim().split(/\s+/)[0]));
+    assert.equal(conmon.length, 1, 'one conmon for the container');
+    process.kill(conmon[0] ?? 0, 'SIGKILL');
+    await until(() => state('orphan') === 'exited', 'orphan to be marked exited');
+    const [code, ...err] = ok(d.berth(['inspect', '-f', '{{.State.ExitCode}} {{.State.Error}}', 'orphan'])).trim().split(' ');
+    assert.notEqual(code, '0');
+    assert.match(err.join(' '), /monitor/);
+    await until(() => !pidAlive(pid) || /^Z/.test(spawnSync('ps', ['-o', 'stat=', '-p', String(pid)], { encoding: 'utf8' }).stdout.trim()), 'the process to be killed');
+    assert.deepEqual(leftoverMounts(join(d.root, 'containers', id)), []);
+    // it can be started again
+    ok(d.berth(['start', 'orphan']));
+    assert.equal(state('orphan'), 'running');
+    ok(d.berth(['rm', '-f', 'orphan']));
+  });
+
   test('OOM-killed container: State.OOMKilled and exit 137', () => {
     const r = d.berth(['run', '--name', 'oom', '-m', '8m', 'busybox', 'sh', '-c', 'x=a; while true; do x=$x$x; done'], { timeout: 120000 });
     assert.equal(r.code, 137, show(r));
@@ -248,7 +277,7 @@ describe('running containers', () => {
       const pid = Number(ok(d.berth(['inspect', '-f', '{{.State.Pid}}', name])));
       await killBg(client);
       // berthd still answers and the container is untouched
-      assert.equal(ok(d.berth(['version', '--format', '{{.Server.Version}}'])).trim() !== '', true);
+      assert.notEqual(ok(d.berth(['version', '--format', '{{.Server.Version}}'])).trim(), '');
       assert.equal(state(name), 'running');
       assert.ok(pidAlive(pid));
       // logs keep growing
@@ -265,11 +294,51 @@ describe('running containers', () => {
       ok(d.berth(['rm', '-f', name]));
     });
   }
+
+  test('a client killed mid-exec (SIGKILL while output streams): berthd survives, the container runs on', async () => {
+    ok(d.berth(['run', '-d', '--name', 'exec-kill', 'busybox', 'sh', '-c', TICKER]));
+    let died = false;
+    try {
+      for (let i = 0; i < 3 && !died; i++) {
+        const client = bg(['exec', 'exec-kill', 'sh', '-c', 'while true; do echo xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx; done']);
+        await until(() => client.out.length > 10000, 'exec output');
+        await killBg(client);
+        // berthd would go down within moments of the failed write
+        await sleep(500);
+        died = await berthdDied();
+      }
+      assert.equal(died, false, `berthd died after an exec client went away:\n${d.log.split('\n').filter((l) => /Error|EPIPE|throw/.test(l)).slice(0, 4).join('\n')}`);
+      assert.equal(state('exec-kill'), 'running');
+      assert.equal(ok(d.berth(['exec', 'exec-kill', 'echo', 'still'])), 'still\n');
+    } finally {
+      d.berth(['rm', '-f', 'exec-kill']);
+    }
+  });
+});
+
+test('a reader that goes away (berth … | head) ends the client quietly, like docker', async () => {
+  ok(d.berth(['run', '-d', '--name', 'piped', 'busybox', 'sh', '-c', 'i=0; while true; do i=$((i+1)); echo tick$i; sleep 0.05; done']));
+  const q = (a: string): string => `'${a.replace(/'/g, `'\\''`)}'`;
+  const berth = [process.execPath, BERTH].map(q).join(' ');
+  const noisy: string[] = [];
+  for (const cmd of [`logs -f piped`, `attach piped`, `exec piped sh -c 'yes | head -c 200000'`]) {
+    const r = spawnSync('bash', ['-c', `${berth} ${cmd} | head -n 2`], { env: d.env, encoding: 'utf8', timeout: 30000 });
+    assert.equal(r.stdout.split('\n').length, 3, `${cmd}: ${r.stdout}`);
+    if (r.stderr !== '') noisy.push(`berth ${cmd} | head -n 2:\n${r.stderr.split('\n').slice(0, 6).join('\n')}`);
+  }
+  const died = await berthdDied();
+  assert.equal(died, false, 'berthd died');
+  assert.equal(state('piped'), 'running');
+  assert.deepEqual(noisy, [], 'nothing on stderr');
+  ok(d.berth(['rm', '-f', 'piped']));
 });
 
 describe('concurrency and lookup', () => {
   test('20 concurrent run --rm: all succeed, distinct hostnames, nothing left', async () => {
     removeAll();
+    const runDirs = ['s', 'exits', 'c', 'e'].map((sub) => join(d.run, sub));
+    const listing = (p: string): string[] => (existsSync(p) ? readdirSync(p) : []);
+    const beforeRun = new Map(runDirs.map((p) => [p, new Set(listing(p))]));
     const runs = await Promise.all(Array.from({ length: 20 }, () => d.berthAsync(['run', '--rm', 'busybox', 'sh', '-c', 'echo $HOSTNAME'])));
     for (const r of runs) assert.equal(r.code, 0, show(r));
     const outs = runs.map((r) => r.stdout.trim());
@@ -278,13 +347,15 @@ describe('concurrency and lookup', () => {
     await until(() => allIds().length === 0, 'no containers left');
     assert.deepEqual(containerDirs(), []);
     assert.deepEqual(leftoverMounts(d.root), []);
-    for (const sub of ['s', 'exits', 'c', 'e']) {
-      const p = join(d.run, sub);
-      assert.deepEqual(existsSync(p) ? readdirSync(p) : [], [], `leftovers in ${p}`);
+    for (const p of runDirs) {
+      // (compared with what was there before: an earlier failure must not fail this test)
+      const was = beforeRun.get(p) ?? new Set();
+      assert.deepEqual(listing(p).filter((n) => !was.has(n)), [], `leftovers in ${p}`);
     }
   });
 
   test('ambiguous ID prefix is an error naming the prefix', () => {
+    const existing = allIds().length;
     const ids: string[] = [];
     let shared: string | undefined;
     while (shared === undefined) {
@@ -299,7 +370,7 @@ describe('concurrency and lookup', () => {
     const rm = d.berth(['rm', shared]);
     assert.notEqual(rm.code, 0, show(rm));
     assert.match(rm.stderr, /multiple IDs found with provided prefix/i);
-    assert.equal(allIds().length, ids.length, 'nothing removed');
+    assert.equal(allIds().length, existing + ids.length, 'nothing removed');
     // a unique (longer) prefix still works
     const one = ids.find((x) => x[0] === shared) ?? '';
     assert.equal(ok(d.berth(['inspect', '-f', '{{.Id}}', one.slice(0, 12)])).trim(), one);

@@ -3,7 +3,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { BERTH, TestDaemon, leftoverMounts, sleep, until, withDaemon } from '../helpers/daemon.ts';
@@ -151,6 +151,33 @@ test('a --rm container that exits while berthd is down is removed after restart'
   ok(d.berth(['rm', 'ephemeral']));
 });
 
+test('a container OOM-killed while berthd is down shows OOMKilled after restart', async () => {
+  ok(d.berth(['run', '-d', '--name', 'oom-down', '-m', '8m', 'busybox', 'sh', '-c', 'sleep 2; x=a; while true; do x=$x$x; done']));
+  const pid = Number(inspect('oom-down', '{{.State.Pid}}'));
+  await d.crash();
+  await until(() => !pidAlive(pid), 'the container to be OOM-killed while berthd is down', 30000);
+  await d.start();
+  await until(() => inspect('oom-down', '{{.State.Status}}') === 'exited', 'oom-down exited');
+  assert.equal(inspect('oom-down', '{{.State.ExitCode}} {{.State.OOMKilled}}'), '137 true');
+  ok(d.berth(['rm', 'oom-down']));
+});
+
+test('an exec running across a crash: the container is fine and nothing of the exec is left once it ends', async () => {
+  const id = ok(d.berth(['run', '-d', '--name', 'exec-crash', 'busybox', 'sleep', '600'])).trim();
+  const listing = (sub: string): string[] => (existsSync(join(d.run, sub)) ? readdirSync(join(d.run, sub)) : []);
+  const before = { s: listing('s'), e: listing('e') };
+  ok(d.berth(['exec', '-d', 'exec-crash', 'sh', '-c', 'sleep 2; touch /tmp/exec-done']));
+  await d.crash();
+  await d.start();
+  assert.equal(inspect('exec-crash', '{{.State.Status}}'), 'running');
+  await until(() => d.berth(['exec', 'exec-crash', 'test', '-e', '/tmp/exec-done']).code === 0, 'the exec to finish', 15000);
+  ok(d.berth(['rm', '-f', 'exec-crash']));
+  assertReleased(id);
+  // the exec session's dirs in the run root (e/<exec>, s/<exec>) are gone too
+  await until(() => conmonsOf(id).length === 0, 'conmons to exit');
+  assert.deepEqual({ s: listing('s').filter((n) => !before.s.includes(n)), e: listing('e').filter((n) => !before.e.includes(n)) }, { s: [], e: [] });
+});
+
 test('a container paused across a crash stays paused and can be unpaused', async () => {
   ok(d.berth(['run', '-d', '--name', 'frozen', 'busybox', 'sh', '-c', TICKER]));
   ok(d.berth(['pause', 'frozen']));
@@ -177,6 +204,46 @@ test('a crash in the middle of create (dir without container.json) is swept at s
   // the daemon works normally
   assert.equal(ok(d.berth(['run', '--rm', 'busybox', 'echo', 'after-sweep'])), 'after-sweep\n');
 });
+
+for (const [when, reached] of [
+  ['its rootfs is mounted', (id: string): boolean => leftoverMounts(join(d.root, 'containers', id)).length > 0],
+  ['runc has created it', (id: string): boolean => existsSync(join(d.run, 'runc', id, 'state.json'))],
+  ['berth has recorded it as running', (id: string): boolean => /"status":\s*"running"/.test(readFileSync(join(d.root, 'containers', id, 'container.json'), 'utf8'))],
+] as const) {
+  test(`a crash in the middle of start (once ${when}) leaves a consistent container`, async () => {
+    const id = ok(d.berth(['create', 'busybox', 'sh', '-c', 'echo started; exec sleep 600'])).trim();
+    const client = bg(['start', id]);
+    const deadline = Date.now() + 15000;
+    // a tight poll: the windows are a few milliseconds wide
+    while (!reached(id)) {
+      assert.ok(Date.now() < deadline, `timed out waiting until ${when}`);
+      await new Promise((r) => setImmediate(r));
+    }
+    await d.crash();
+    await client.kill();
+    await d.start();
+    const status = inspect(id, '{{.State.Status}}');
+    if (status === 'running') {
+      // running means running: the command really started and the process is alive
+      await until(() => d.berth(['logs', id]).stdout === 'started\n', 'the command of a container shown as running to have started (nothing in its logs)', 5000);
+      assert.ok(pidAlive(Number(inspect(id, '{{.State.Pid}}'))));
+    } else {
+      assert.match(status, /^(created|exited)$/);
+      // a container that is not running holds nothing: no mount, no runc container, no conmon
+      assert.deepEqual(leftoverMounts(join(d.root, 'containers', id)), [], 'rootfs still mounted');
+      assert.ok(!existsSync(join(d.run, 'runc', id)), `runc still has the container: ${spawnSync('runc', ['--root', join(d.run, 'runc'), 'state', id], { encoding: 'utf8' }).stdout}`);
+      assert.deepEqual(conmonsOf(id), []);
+      ok(d.berth(['start', id]));
+      await until(() => d.berth(['logs', id]).stdout.includes('started\n'), 'the command to start');
+      assert.equal(leftoverMounts(join(d.root, 'containers', id)).length, 1, 'one rootfs mount');
+    }
+    ok(d.berth(['rm', '-f', id]));
+    assert.deepEqual(leftoverMounts(join(d.root, 'containers', id)), []);
+    assert.ok(!existsSync(join(d.run, 'runc', id)));
+    await until(() => conmonsOf(id).length === 0, 'conmon to exit');
+    assertReleased(id);
+  });
+}
 
 test('restarting berthd (SIGTERM, then start) does not touch running containers', async () => {
   const id = ok(d.berth(['run', '-d', '--name', 'steady', 'busybox', 'sh', '-c', TICKER])).trim();
@@ -211,6 +278,11 @@ test('stop leaves no conmon processes for this daemon', async () => {
   const left = ps.split('\n').filter((l) => l.includes('conmon') && l.includes(base));
   assert.deepEqual(left, []);
 });
+
+/** conmon processes of a container. */
+function conmonsOf(id: string): string[] {
+  return spawnSync('ps', ['-eo', 'pid,args'], { encoding: 'utf8' }).stdout.split('\n').filter((l) => l.includes('conmon') && l.includes(id));
+}
 
 /** The container's log file as written by conmon (readable while berthd is down). */
 function readLog(id: string): string {

@@ -109,8 +109,11 @@ function matchContainer(engine: Engine, rec: ContainerRecord, f: Map<string, str
 
 /** Take over the connection for a bidirectional stream (101 with Upgrade, raw 200 otherwise). */
 function hijack(ctx: Ctx, contentType: string): Duplex {
+  // a client that goes away mid-stream (EPIPE, ECONNRESET) just ends the stream
+  ctx.req.socket.on('error', () => ctx.req.socket.destroy());
   if (ctx.upgradeSocket) {
     const s = ctx.upgradeSocket;
+    s.on('error', () => s.destroy());
     s.write(`HTTP/1.1 101 UPGRADED\r\nContent-Type: ${contentType}\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n`);
     if (ctx.head && ctx.head.length) s.unshift(ctx.head);
     return s;

@@ -19,7 +19,7 @@ export default async function run(opts: Record<string, unknown>, args: string[],
     id = await createContainer(client, req);
   } catch (e) {
     if (e instanceof EngineError) {
-      process.stderr.write(`berth: Error response from daemon: ${e.message}.\nSee 'berth run --help'.\n`);
+      process.stderr.write(`berth: Error response from daemon: ${e.message.replace(/\.?$/, '.')}\nSee 'berth run --help'.\n`);
       throw new ExitStatus(125);
     }
     throw e;
