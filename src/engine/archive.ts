@@ -425,8 +425,14 @@ function securityCapability(host: string): Map<string, Uint8Array> | undefined {
  * type while being read are skipped; a file that changes size is cut or padded to the size
  * in its header.
  */
-async function* tarEntries(dirFd: number, name: string, tarName: string, st: Stats, links: Map<string, string>, self?: FileHandle): AsyncGenerator<Buffer> {
+async function* tarEntries(dirFd: number, name: string, tarName: string, path: string, st: Stats, walk: TarWalk, self?: FileHandle): AsyncGenerator<Buffer> {
   const host = at(dirFd, name);
+  const mounted = walk.mounts.get(path);
+  if (mounted !== undefined && st.isFile()) {
+    yield* mountedFile(mounted, tarName);
+    return;
+  }
+  const links = walk.links;
   const base = { name: tarName, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: Math.floor(st.mtimeMs / 1000), size: 0 };
   if (st.isDirectory()) {
     let fh: FileHandle;
@@ -443,7 +449,7 @@ async function* tarEntries(dirFd: number, name: string, tarName: string, st: Sta
       for (const child of children) {
         const cst = await lstatOrUndefined(at(fh.fd, child));
         if (cst === undefined) continue;
-        yield* tarEntries(fh.fd, child, `${prefix}${child}`, cst, links);
+        yield* tarEntries(fh.fd, child, `${prefix}${child}`, posix.join(path, child), cst, walk);
       }
     } finally {
       if (self === undefined) await fh.close();
@@ -485,27 +491,47 @@ async function* tarEntries(dirFd: number, name: string, tarName: string, st: Sta
   try {
     const now = await fh.stat();
     if (!now.isFile() || now.ino !== st.ino) return;
-    const size = st.size;
     const xattrs = securityCapability(host);
-    yield encodeHeader({ ...base, type: 'file', size, ...(xattrs ? { xattrs } : {}) });
-    let done = 0;
-    while (done < size) {
-      const want = Math.min(CHUNK, size - done);
-      const buf = Buffer.alloc(want);
-      const { bytesRead } = await fh.read(buf, 0, want, done);
-      if (bytesRead === 0) {
-        // the file shrank: pad with zeros to the size already written in the header
-        yield Buffer.alloc(size - done);
-        done = size;
-        break;
-      }
-      yield bytesRead === want ? buf : buf.subarray(0, bytesRead);
-      done += bytesRead;
-    }
-    yield paddingFor(size);
+    yield encodeHeader({ ...base, type: 'file', size: st.size, ...(xattrs ? { xattrs } : {}) });
+    yield* fileBody(fh, st.size);
   } finally {
     await fh.close();
   }
+}
+
+/** `size` bytes of a file and the padding after them: cut, or zero-padded if the file shrank meanwhile. */
+async function* fileBody(fh: FileHandle, size: number): AsyncGenerator<Buffer> {
+  let done = 0;
+  while (done < size) {
+    const want = Math.min(CHUNK, size - done);
+    const buf = Buffer.alloc(want);
+    const { bytesRead } = await fh.read(buf, 0, want, done);
+    if (bytesRead === 0) {
+      yield Buffer.alloc(size - done);
+      break;
+    }
+    yield bytesRead === want ? buf : buf.subarray(0, bytesRead);
+    done += bytesRead;
+  }
+  yield paddingFor(size);
+}
+
+/** One of the files bind-mounted over the container's own (/etc/hosts...): berth's copy, in its place. */
+async function* mountedFile(hostFile: string, tarName: string): AsyncGenerator<Buffer> {
+  const fh = await open(hostFile, constants.O_RDONLY);
+  try {
+    const st = await fh.stat();
+    yield encodeHeader({ name: tarName, type: 'file', mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: Math.floor(st.mtimeMs / 1000), size: st.size });
+    yield* fileBody(fh, st.size);
+  } finally {
+    await fh.close();
+  }
+}
+
+/** What a walk of the tree shares: inodes seen (for hardlinks), the files mounted over the tree. */
+interface TarWalk {
+  readonly links: Map<string, string>;
+  readonly mounts: ReadonlyMap<string, string>;
 }
 
 // ------------------------------------------------------------------- extracting a tar in
@@ -535,7 +561,7 @@ class Extractor {
   constructor(
     private readonly root: ContainerRoot,
     private readonly dest: OpenDir,
-    private readonly o: { noOverwriteDirNonDir: boolean; owner: Owner | undefined },
+    private readonly o: { noOverwriteDirNonDir: boolean; owner: Owner | undefined; mounts: ReadonlyMap<string, string> },
   ) {}
 
   async close(): Promise<void> {
@@ -586,6 +612,8 @@ class Extractor {
     const pfd = parent.fh.fd;
     const host = at(pfd, base);
     const entryPath = posix.join(parent.path, base);
+    // Docker's view has its bind mounts there, which cannot be replaced
+    if (this.o.mounts.has(entryPath)) throw new EngineError('system', `unlinkat ${entryPath}: device or resource busy`, { code: 'EBUSY' });
     const existing = await lstatOrUndefined(host);
     if (existing !== undefined) {
       const isDir = existing.isDirectory();
@@ -747,7 +775,7 @@ export class ContainerArchive {
     const rec = this.containers.resolve(idOrName);
     if (path === '') throw invalid('bad parameter: path cannot be empty');
     return this.withRoot(rec, idOrName, path, async (root) => {
-      const { big, linkTarget } = await this.lookup(root, absolutePath(path), false);
+      const { big, linkTarget } = await this.lookup(root, absolutePath(path), false, this.mountsOf(rec));
       return toPathStat(baseName(path), big, linkTarget);
     });
   }
@@ -764,16 +792,16 @@ export class ContainerArchive {
     let root: ContainerRoot | undefined;
     try {
       root = await ContainerRoot.open(view.root);
-      const { st, big, linkTarget, loc } = await this.lookup(root, absPath, opts.followLink === true, true);
+      const mounts = this.mountsOf(rec);
+      const { st, big, linkTarget, loc } = await this.lookup(root, absPath, opts.followLink === true, mounts, true);
       const name = baseName(absPath);
       const stat = toPathStat(name, big, linkTarget);
-      const tarName = name === '/' ? '' : name;
       const owned = root;
       const gen = async function* (): AsyncGenerator<Buffer> {
         try {
-          const top = tarName === '' ? '/' : tarName;
-          if (loc.name === '') yield* tarEntries(loc.dir.fh.fd, '', top, st, new Map(), loc.dir.fh);
-          else yield* tarEntries(loc.dir.fh.fd, loc.name, top, st, new Map());
+          const walk: TarWalk = { links: new Map(), mounts };
+          if (loc.name === '') yield* tarEntries(loc.dir.fh.fd, '', name, loc.path, st, walk, loc.dir.fh);
+          else yield* tarEntries(loc.dir.fh.fd, loc.name, name, loc.path, st, walk);
           yield END_OF_ARCHIVE;
         } finally {
           await loc.dir.close().catch(() => undefined);
@@ -810,7 +838,7 @@ export class ContainerArchive {
       try {
         if (rec.hostConfig.readonlyRootfs) throw invalid('container rootfs is marked read-only');
         const owner = opts.copyUIDGID === true && rec.config.user !== '' ? await resolveUser(root.hostPath, rec.config.user) : undefined;
-        const x = new Extractor(root, dest, { noOverwriteDirNonDir: opts.noOverwriteDirNonDir === true, owner });
+        const x = new Extractor(root, dest, { noOverwriteDirNonDir: opts.noOverwriteDirNonDir === true, owner, mounts: this.mountsOf(rec) });
         try {
           for await (const entry of readTar(chunksOf(input))) {
             opts.signal?.throwIfAborted();
@@ -827,20 +855,42 @@ export class ContainerArchive {
   }
 
   /** Stat `absPath`, with Docker's rules on a trailing "/" or "/.". */
-  private async lookup(root: ContainerRoot, absPath: string, followLink: boolean, keep = false): Promise<{ st: Stats; big: BigIntStats; linkTarget: string; loc: Location }> {
+  private async lookup(
+    root: ContainerRoot,
+    absPath: string,
+    followLink: boolean,
+    mounts: ReadonlyMap<string, string>,
+    keep = false,
+  ): Promise<{ st: Stats; big: BigIntStats; linkTarget: string; loc: Location }> {
     const dirAsserted = assertsDirectory(absPath);
     const loc = await root.locate(absPath, { followFinal: dirAsserted || followLink });
     try {
       if (loc.st === undefined) throw fsError('ENOENT', 'lstat', absPath);
       if (dirAsserted && !loc.st.isDirectory()) throw fsError('ENOTDIR', 'lstat', absPath);
       const linkTarget = loc.st.isSymbolicLink() ? await root.evaluate(absPath) : '';
-      const big = loc.name === '' ? await loc.dir.fh.stat({ bigint: true }) : await lstat(at(loc.dir.fh.fd, loc.name), { bigint: true });
+      const mounted = loc.st.isFile() ? mounts.get(loc.path) : undefined;
+      const big =
+        mounted !== undefined
+          ? await stat(mounted, { bigint: true })
+          : loc.name === ''
+            ? await loc.dir.fh.stat({ bigint: true })
+            : await lstat(at(loc.dir.fh.fd, loc.name), { bigint: true });
       if (!keep) await loc.dir.close();
       return { st: loc.st, big, linkTarget, loc };
     } catch (e) {
       await loc.dir.close();
       throw e;
     }
+  }
+
+  /** The files Docker's view of a container has bind-mounted: the container's own /etc/hosts, /etc/hostname, /etc/resolv.conf. */
+  private mountsOf(rec: ContainerRecord): ReadonlyMap<string, string> {
+    const dir = this.containers.dirOf(rec.id);
+    return new Map([
+      ['/etc/hostname', join(dir, 'hostname')],
+      ['/etc/hosts', join(dir, 'hosts')],
+      ['/etc/resolv.conf', join(dir, 'resolv.conf')],
+    ]);
   }
 
   private async withRoot<T>(rec: ContainerRecord, idOrName: string, path: string, fn: (root: ContainerRoot) => Promise<T>): Promise<T> {

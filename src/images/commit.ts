@@ -61,5 +61,5 @@ export async function addChildImage(
   h: HistoryEntry,
 ): Promise<ImageRecord> {
   const cfg = childConfig(parent, run, layer, h);
-  return deps.images.add(cfg, [...(parent?.layers ?? []), ...(layer ? [layer] : [])]);
+  return deps.images.add(cfg, [...(parent?.layers ?? []), ...(layer ? [layer] : [])], parent?.id);
 }

@@ -19,6 +19,8 @@ interface StoredImage {
   layers: LayerInfo[];
   size: number;
   created: string;
+  /** the image this one was built on (build steps, commit), as Docker's Parent */
+  parent?: Digest;
 }
 
 export interface RemovedEntry { Untagged?: string; Deleted?: string }
@@ -58,12 +60,18 @@ export class ImageStore {
   }
 
   /** Add an image whose layers are already applied; returns its record (idempotent). */
-  async add(config: ImageConfig, layers: LayerInfo[]): Promise<ImageRecord> {
+  async add(config: ImageConfig, layers: LayerInfo[], parent?: Digest): Promise<ImageRecord> {
     const raw = Buffer.from(JSON.stringify(config));
     const { digest } = await this.blobs.writeBlob(raw, { expected: sha256Digest(raw) });
     const existing = this.images.get(digest);
     if (existing) return existing;
-    const stored: StoredImage = { id: digest, layers, size: layers.reduce((n, l) => n + l.size, 0), created: config.created ?? new Date().toISOString() };
+    const stored: StoredImage = {
+      id: digest,
+      layers,
+      size: layers.reduce((n, l) => n + l.size, 0),
+      created: config.created ?? new Date().toISOString(),
+      ...(parent ? { parent } : {}),
+    };
     await writeJsonAtomic(join(this.dir, `${digestHex(digest)}.json`), stored);
     const rec: ImageRecord = { ...stored, config };
     this.images.set(digest, rec);
@@ -72,6 +80,11 @@ export class ImageStore {
 
   list(): ImageRecord[] {
     return [...this.images.values()];
+  }
+
+  /** Images built on this one (Docker hides such intermediate images from `images` without -a). */
+  childrenOf(id: Digest): ImageRecord[] {
+    return [...this.images.values()].filter((r) => r.parent === id);
   }
 
   tagsOf(id: Digest): Reference[] {

@@ -37,4 +37,5 @@ export interface ImageRecord {
   readonly layers: readonly LayerInfo[];
   readonly size: number;
   readonly created: string;
+  readonly parent?: Digest;
 }

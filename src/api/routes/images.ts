@@ -14,15 +14,16 @@ export function imageRoutes(r: Router, engine: Engine): void {
 
   r.add('GET', '/images/json', (ctx) => {
     const all = boolParam(ctx.query, 'all');
-    void all;
     const f = filtersParam(ctx.query);
     const out = [];
     for (const rec of images.list().sort((a, b) => Date.parse(b.created) - Date.parse(a.created))) {
       const tags = images.tagsOf(rec.id);
+      const intermediate = tags.length === 0 && images.childrenOf(rec.id).length > 0;
+      if (intermediate && !all) continue;
       const dangling = f.get('dangling');
       if (dangling?.length) {
         const want = dangling[0] === 'true' || dangling[0] === '1';
-        if (want !== (tags.length === 0)) continue;
+        if (want !== (tags.length === 0 && !intermediate)) continue;
       }
       const labels = f.get('label') ?? [];
       const l = rec.config.config?.Labels ?? {};
@@ -78,15 +79,21 @@ export function imageRoutes(r: Router, engine: Engine): void {
     const deleted: Record<string, string>[] = [];
     let space = 0;
     const until = f.get('until')?.[0];
-    for (const rec of images.list()) {
-      const tags = images.tagsOf(rec.id);
-      if (onlyDangling && tags.length > 0) continue;
-      if (usedBy(rec.id).length > 0) continue;
-      if (until && Date.parse(rec.created) >= filterTimeMs(until)) continue;
-      for (const t of tags) deleted.push({ Untagged: familiarString(t) });
-      await images.delete(rec.id);
-      deleted.push({ Deleted: rec.id });
-      space += rec.size;
+    // children first: removing an image can leave its parent unused, so go round until stable
+    for (let progress = true; progress; ) {
+      progress = false;
+      for (const rec of images.list()) {
+        const tags = images.tagsOf(rec.id);
+        if (onlyDangling && tags.length > 0) continue;
+        if (images.childrenOf(rec.id).length > 0) continue;
+        if (usedBy(rec.id).length > 0) continue;
+        if (until && Date.parse(rec.created) >= filterTimeMs(until)) continue;
+        for (const t of tags) deleted.push({ Untagged: familiarString(t) });
+        await images.delete(rec.id);
+        deleted.push({ Deleted: rec.id });
+        space += rec.size;
+        progress = true;
+      }
     }
     space = Math.max(space, await engine.collectGarbage());
     sendJson(ctx.res, 200, { ImagesDeleted: deleted.length ? deleted : null, SpaceReclaimed: space });

@@ -8,7 +8,7 @@ export function toImageSummary(rec: ImageRecord, tags: Reference[], containers: 
   const repoTags = tags.map(familiarString);
   return {
     Id: rec.id,
-    ParentId: '',
+    ParentId: rec.parent ?? '',
     RepoTags: repoTags,
     RepoDigests: [],
     Created: Math.floor(Date.parse(rec.created) / 1000),
@@ -26,7 +26,7 @@ export function toImageInspect(rec: ImageRecord, tags: Reference[]): Json {
     Id: rec.id,
     RepoTags: tags.map(familiarString),
     RepoDigests: [],
-    Parent: '',
+    Parent: rec.parent ?? '',
     Comment: rec.config.history?.[rec.config.history.length - 1]?.comment ?? '',
     Created: rec.created,
     DockerVersion: '',

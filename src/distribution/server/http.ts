@@ -18,16 +18,16 @@ export interface RequestContext {
 
 export type Handler = (ctx: RequestContext, params: readonly string[]) => Promise<void>;
 
-export type Headers = Readonly<Record<string, string | number>>;
+export type HeaderMap = Readonly<Record<string, string | number>>;
 
 /** A reply without a body (201/202/204 replies); Content-Length 0 unless given. */
-export function sendEmpty(ctx: RequestContext, status: number, headers: Headers = {}): void {
+export function sendEmpty(ctx: RequestContext, status: number, headers: HeaderMap = {}): void {
   // A 204 carries no Content-Length (RFC 9110 8.6).
   ctx.res.writeHead(status, status === 204 ? headers : { 'Content-Length': 0, ...headers });
   ctx.res.end();
 }
 
-export function sendJson(ctx: RequestContext, status: number, value: unknown, headers: Headers = {}): void {
+export function sendJson(ctx: RequestContext, status: number, value: unknown, headers: HeaderMap = {}): void {
   const body = Buffer.from(JSON.stringify(value));
   ctx.res.writeHead(status, {
     'Content-Type': 'application/json; charset=utf-8',

@@ -318,6 +318,10 @@ describe('manifests', () => {
       assert.equal(h.headers['content-length'], String(manifest.size));
       assert.equal(h.body.byteLength, 0);
     }
+    // A manifest is a blob of its repository too; a client with its ETag gets a 304.
+    assert.deepEqual((await call(url, 'GET', `/v2/img/blobs/${manifest.digest}`)).body, manifest.data);
+    const cached = await call(url, 'GET', '/v2/img/manifests/v1', { headers: { 'If-None-Match': `"${manifest.digest}"` } });
+    assert.equal(cached.status, 304);
   });
 
   test('unknown manifests are MANIFEST_UNKNOWN (404)', async () => {

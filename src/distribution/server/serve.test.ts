@@ -1,7 +1,9 @@
 // `berth registry serve`: flags, the entry point as a process (listen, one log line per
 // request on stderr, clean stop on SIGTERM), and the small parsers behind the handlers.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readdir } from 'node:fs/promises';
+import { request as httpRequest } from 'node:http';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -14,7 +16,7 @@ import { MediaType, parseManifest } from './manifest.ts';
 import { parseReference, parseRepositoryName } from './names.ts';
 import { formatLogLine, parseAddr, parseServeArgs } from './serve.ts';
 import { compareLexical } from './storage.ts';
-import { call } from './testing.ts';
+import { blobOf, call, startTestRegistry } from './testing.ts';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 
@@ -51,36 +53,70 @@ describe('flags', () => {
   });
 });
 
+/** main.ts as a child process; resolves once it says where it listens. */
+async function spawnMain(root: string): Promise<{ child: ChildProcess; url: string; stderr: () => string }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(HERE, 'main.ts'), '--addr', '127.0.0.1:0', '--root', root], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr?.setEncoding('utf8');
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no listening line: ${stderr}`)), 30_000);
+    child.stderr?.on('data', (s: string) => {
+      stderr += s;
+      const m = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(stderr);
+      if (m?.[1]) {
+        clearTimeout(timer);
+        resolve(m[1]);
+      }
+    });
+    child.on('exit', (code) => reject(new Error(`exited ${code}: ${stderr}`)));
+  });
+  return { child, url, stderr: () => stderr };
+}
+
 describe('main.ts as a process', () => {
   test('listens, logs one line per request to stderr, stops on SIGTERM', async (t) => {
     const root = await mkdtemp(join(tmpdir(), 'berth-serve-'));
     t.after(() => rm(root, { recursive: true, force: true }));
-    const child = spawn(process.execPath, ['--import', 'tsx', join(HERE, 'main.ts'), '--addr', '127.0.0.1:0', '--root', root], {
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    let stderr = '';
-    child.stderr.setEncoding('utf8');
-    const url = await new Promise<string>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no listening line: ${stderr}`)), 30_000);
-      child.stderr.on('data', (s: string) => {
-        stderr += s;
-        const m = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(stderr);
-        if (m?.[1]) {
-          clearTimeout(timer);
-          resolve(m[1]);
-        }
-      });
-      child.on('exit', (code) => reject(new Error(`exited ${code}: ${stderr}`)));
-    });
+    const { child, url, stderr } = await spawnMain(root);
     assert.equal((await call(url, 'GET', '/v2/')).status, 200);
     assert.equal((await call(url, 'GET', '/v2/nope/tags/list')).status, 404);
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
     await new Promise((r) => setTimeout(r, 100));
     child.kill('SIGTERM');
     assert.equal(await exited, 0);
-    const lines = stderr.trim().split('\n');
-    assert.ok(lines.some((l) => / - "GET \/v2\/" 200 2 [\d.]+ms$/.test(l)), stderr);
-    assert.ok(lines.some((l) => /"GET \/v2\/nope\/tags\/list" 404 /.test(l)), stderr);
+    const lines = stderr().trim().split('\n');
+    assert.ok(lines.some((l) => / - "GET \/v2\/" 200 2 [\d.]+ms$/.test(l)), stderr());
+    assert.ok(lines.some((l) => /"GET \/v2\/nope\/tags\/list" 404 /.test(l)), stderr());
+  });
+
+  test('a server killed mid-push leaves no blob; the next start sweeps the half-written one', async (t) => {
+    const root = await mkdtemp(join(tmpdir(), 'berth-kill-'));
+    t.after(() => rm(root, { recursive: true, force: true }));
+    const { child, url } = await spawnMain(root);
+    const blob = blobOf(Buffer.alloc(4 << 20, 1));
+    const target = new URL(`/v2/k/blobs/uploads/?digest=${blob.digest}`, url);
+    const req = httpRequest({ host: target.hostname, port: target.port, method: 'POST', path: `${target.pathname}${target.search}`, headers: { 'Content-Length': blob.size } });
+    req.on('error', () => undefined);
+    req.write(blob.data.subarray(0, 1 << 20));
+    // Wait until the server is writing the blob to its ingest directory.
+    for (let i = 0; i < 100 && (await readdir(join(root, 'ingest'))).length === 0; i++) await new Promise((r) => setTimeout(r, 50));
+    assert.equal((await readdir(join(root, 'ingest'))).length, 1);
+    const exited = new Promise((resolve) => child.on('exit', resolve));
+    child.kill('SIGKILL');
+    await exited;
+    req.destroy();
+    assert.deepEqual(await readdir(join(root, 'blobs', 'sha256')), []);
+
+    const again = await startTestRegistry({ root });
+    try {
+      assert.equal(again.registry.startup.sweptIngest, 1);
+      assert.equal((await call(again.url, 'HEAD', `/v2/k/blobs/${blob.digest}`)).status, 404);
+      assert.equal((await call(again.url, 'POST', `/v2/k/blobs/uploads/?digest=${blob.digest}`, { body: blob.data })).status, 201);
+    } finally {
+      await again.close();
+    }
   });
 
   test('a bad flag exits 1 with a message', async () => {

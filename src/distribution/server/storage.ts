@@ -91,9 +91,12 @@ export class RegistryStorage {
     await writeAtomic(join(this.repoDir(name), '_links'), digestHex(digest), digest);
   }
 
-  /** Size of a blob of the repository, undefined when it is not linked or not stored. */
+  /**
+   * Size of a blob of the repository (one linked to it, or one of its manifests, which are
+   * blobs too), undefined when it is neither or no longer stored.
+   */
   async statBlob(name: RepositoryName, digest: Digest): Promise<BlobInfo | undefined> {
-    if (!(await exists(this.linkPath(name, digest)))) return undefined;
+    if (!(await exists(this.linkPath(name, digest))) && !(await exists(this.revisionPath(name, digest)))) return undefined;
     try {
       return await this.content.statBlob(digest);
     } catch (e) {

@@ -3,7 +3,7 @@
 
 import type { Digest } from '../../core/digest.ts';
 import { isEngineError } from '../../core/errors.ts';
-import { registryError, RegistryError } from './errors.ts';
+import { registryError } from './errors.ts';
 import { hasBody, parseContentRange, requestLength, sendEmpty, uploadRange, type Handler, type RequestContext } from './http.ts';
 import { parseRegistryDigest, parseRepositoryName, type RepositoryName } from './names.ts';
 
@@ -61,7 +61,7 @@ async function withRangeHeaders<T>(ctx: RequestContext, name: RepositoryName, uu
   try {
     return await fn();
   } catch (e) {
-    if (e instanceof RegistryError && isEngineError(e) && e.code === 'range-invalid') {
+    if (isEngineError(e) && e.code === 'range-invalid') {
       const status = await ctx.uploads.status(name, uuid).catch(() => undefined);
       if (status !== undefined) {
         ctx.res.setHeader('Location', `/v2/${name}/blobs/uploads/${uuid}`);
@@ -91,7 +91,9 @@ export const finishUpload: Handler = async (ctx, p) => {
   const digest = digestParam(ctx);
   const range = parseContentRange(ctx.req.headers['content-range']);
   const last = hasBody(ctx.req) ? { source: ctx.req, ...(range ? { range } : {}) } : undefined;
-  const info = await withRangeHeaders(ctx, name, uuid, () => ctx.uploads.finish(name, uuid, digest, last, ctx.signal));
+  const info = await withRangeHeaders(ctx, name, uuid, () =>
+    ctx.uploads.finish(name, uuid, { digest, ...(last ? { last } : {}), signal: ctx.signal }),
+  );
   await ctx.storage.linkBlob(name, info.digest);
   blobCreated(ctx, name, info.digest);
 };

@@ -41,6 +41,14 @@ export interface AppendOptions {
   readonly signal?: AbortSignal;
 }
 
+export interface FinishOptions {
+  /** What the whole blob must hash to. */
+  readonly digest: Digest;
+  /** A last chunk sent with the closing request. */
+  readonly last?: { readonly source: AsyncIterable<Uint8Array>; readonly range?: ByteRange };
+  readonly signal?: AbortSignal;
+}
+
 export class UploadSessions {
   private readonly dir: string;
   private readonly locks = new Map<string, Promise<unknown>>();
@@ -157,13 +165,7 @@ export class UploadSessions {
    * content store, which keeps it only if it hashes to `digest`. The session is removed on
    * success and on a digest or size mismatch (nothing is stored then).
    */
-  async finish(
-    name: RepositoryName,
-    uuid: string,
-    digest: Digest,
-    last: { source: AsyncIterable<Uint8Array>; range?: ByteRange } | undefined,
-    signal?: AbortSignal,
-  ): Promise<BlobInfo> {
+  async finish(name: RepositoryName, uuid: string, { digest, last, signal }: FinishOptions): Promise<BlobInfo> {
     return this.withLock(uuid, async () => {
       await this.check(name, uuid);
       if (last !== undefined) await this.appendLocked(uuid, last.source, { ...(last.range ? { range: last.range } : {}), ...(signal ? { signal } : {}) });
