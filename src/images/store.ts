@@ -146,7 +146,7 @@ export class ImageStore {
    * an ID deletes the image, refusing when several repositories reference it unless forced.
    * `usedBy` returns the containers that use the image.
    */
-  async remove(nameOrId: string, opts: { force: boolean; usedBy: (id: Digest) => string[] }): Promise<RemovedEntry[]> {
+  async remove(nameOrId: string, opts: { force: boolean; noPrune?: boolean; usedBy: (id: Digest) => string[] }): Promise<RemovedEntry[]> {
     const rec = this.resolve(nameOrId);
     const out: RemovedEntry[] = [];
     const tags = this.tagsOf(rec.id);
@@ -180,6 +180,14 @@ export class ImageStore {
       this.images.delete(rec.id);
       await rm(join(this.dir, `${digestHex(rec.id)}.json`), { force: true });
       out.push({ Deleted: rec.id });
+      // untagged parents left without children go too (build steps), unless --no-prune
+      let parent = rec.parent ? this.images.get(rec.parent) : undefined;
+      while (!opts.noPrune && parent && this.tagsOf(parent.id).length === 0 && this.childrenOf(parent.id).length === 0 && opts.usedBy(parent.id).length === 0) {
+        this.images.delete(parent.id);
+        await rm(join(this.dir, `${digestHex(parent.id)}.json`), { force: true });
+        out.push({ Deleted: parent.id });
+        parent = parent.parent ? this.images.get(parent.parent) : undefined;
+      }
     }
     return out;
   }

@@ -156,7 +156,7 @@ export function imageRoutes(r: Router, engine: Engine): void {
   });
 
   r.add('DELETE', '/images/{name:.*}', async (ctx) => {
-    const out = await images.remove(ctx.params.name ?? '', { force: boolParam(ctx.query, 'force'), usedBy });
+    const out = await images.remove(ctx.params.name ?? '', { force: boolParam(ctx.query, 'force'), noPrune: boolParam(ctx.query, 'noprune'), usedBy });
     if (out.some((e) => e.Deleted)) await engine.collectGarbage();
     sendJson(ctx.res, 200, out);
   });

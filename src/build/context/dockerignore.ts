@@ -6,7 +6,7 @@
 // that port from today's Docker are corrected here: matching is case-sensitive (its default is
 // not), and the regular-expression characters Docker escapes (`+ ( ) | { }`) are escaped.
 
-import ignore from '@balena/dockerignore';
+import dockerignore, { type Ignore } from '@balena/dockerignore';
 import { invalid } from '../../core/errors.ts';
 import { cleanPath } from '../dockerfile/go-compat.ts';
 import { BadPatternError, goMatch } from './glob.ts';
@@ -60,7 +60,7 @@ export class IgnoreMatcher {
   readonly patterns: readonly IgnorePattern[];
   /** Some pattern is an exception (`!…`): excluded directories must still be walked. */
   readonly hasExclusions: boolean;
-  private readonly port: ReturnType<typeof ignore>;
+  private readonly port: Ignore;
 
   /** Throws invalid-parameter for a malformed pattern, as Docker refuses it. */
   constructor(patterns: readonly string[]) {
@@ -85,7 +85,8 @@ export class IgnoreMatcher {
     }
     this.patterns = list;
     this.hasExclusions = list.some((p) => p.exclusion);
-    this.port = ignore({ ignorecase: false }).add(list.map((p) => `${p.exclusion ? '!' : ''}${escapeForPort(p.pattern)}`));
+    // A CommonJS module: its default export is module.exports, whose `default` is the factory.
+    this.port = dockerignore.default({ ignorecase: false }).add(list.map((p) => `${p.exclusion ? '!' : ''}${escapeForPort(p.pattern)}`));
   }
 
   /** Whether `relPath` (slash-separated, relative to the context) is excluded, by itself or a parent. */
