@@ -6,7 +6,7 @@ import { chmod, readdir, rm } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 
 const result = await build({
-  entryPoints: { berth: 'src/cli/main.ts', berthd: 'src/engine/main.ts' },
+  entryPoints: { berth: 'src/cli/main.ts', berthd: 'src/engine/main.ts', 'berth-registry': 'src/distribution/server/main.ts' },
   outdir: 'dist',
   outExtension: { '.js': '.mjs' },
   bundle: true,
@@ -28,3 +28,4 @@ for (const f of await readdir('dist/chunks').catch(() => [])) {
 }
 await chmod('dist/berth.mjs', 0o755);
 await chmod('dist/berthd.mjs', 0o755);
+await chmod('dist/berth-registry.mjs', 0o755);

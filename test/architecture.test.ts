@@ -29,10 +29,12 @@ const ALLOWED: Record<string, readonly string[]> = {
   images: ['core', 'util', 'content', 'snapshots'],
   containers: ['core', 'util'],
   runtime: ['core', 'util', 'sys'],
+  distribution: ['core', 'util', 'content', 'sys'],
+  build: ['core', 'util', 'sys', 'content', 'snapshots', 'images', 'containers', 'runtime'],
   client: ['core'],
   cli: ['core', 'client'],
-  api: ['core', 'util', 'containers', 'images', 'engine', 'runtime'],
-  engine: ['core', 'util', 'sys', 'content', 'snapshots', 'images', 'containers', 'runtime', 'api'],
+  api: ['core', 'util', 'containers', 'images', 'engine', 'runtime', 'build', 'distribution'],
+  engine: ['core', 'util', 'sys', 'content', 'snapshots', 'images', 'containers', 'runtime', 'api', 'build', 'distribution'],
 };
 
 test('imports follow the dependency rules', () => {

@@ -300,6 +300,28 @@ program
   .description('Display system-wide information')
   .option('-f, --format <string>', 'Format output using a custom template')
   .action(lazy(() => import('./commands/system.ts').then((m) => ({ default: m.info }))));
+const registry = program.command('registry').description("Run berth's OCI registry server");
+registry
+  .command('serve')
+  .description('Serve an OCI distribution (v1.1) registry from a directory')
+  .helpOption('--help')
+  .allowUnknownOption()
+  .option('--addr <host:port>', 'Address to listen on', '127.0.0.1:5000')
+  .option('--root <dir>', 'Storage directory')
+  .option('--htpasswd <file>', 'htpasswd file (bcrypt) for Basic auth')
+  .option('--tls-cert <file>', 'TLS certificate (PEM)')
+  .option('--tls-key <file>', 'TLS key (PEM)')
+  .action(async () => {
+    // the registry is its own bundle (dist/berth-registry.mjs): run it here, in the foreground
+    const { fileURLToPath, pathToFileURL } = await import('node:url');
+    const { dirname, join } = await import('node:path');
+    const script = join(dirname(fileURLToPath(import.meta.url)), 'berth-registry.mjs');
+    const i = process.argv.indexOf('serve');
+    process.argv = [process.argv[0] ?? 'node', script, ...process.argv.slice(i + 1)];
+    await import(pathToFileURL(script).href);
+    await new Promise(() => undefined);
+  });
+
 program
   .command('daemon')
   .description('Run the berth daemon (berthd) in the foreground')

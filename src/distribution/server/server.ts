@@ -30,7 +30,7 @@ export interface RequestLogEntry {
   /** Path and query as requested. */
   readonly url: string;
   readonly status: number;
-  /** Body bytes sent. */
+  /** Body bytes of the reply (its Content-Length; see `error` for replies cut short). */
   readonly bytes: number;
   readonly durationMs: number;
   readonly remote: string;
@@ -46,6 +46,13 @@ export interface RegistryServer {
   close(): Promise<void>;
   /** What start-up found and removed: an htpasswd's unsupported entries, swept uploads. */
   readonly startup: { readonly sweptUploads: number; readonly sweptIngest: number; readonly unsupportedUsers: readonly string[] };
+}
+
+/** Body bytes of a reply: every reply here declares its Content-Length. */
+function bodyBytes(req: IncomingMessage, res: ServerResponse): number {
+  if (req.method === 'HEAD' || res.statusCode === 204 || res.statusCode === 304) return 0;
+  const n = Number(res.getHeader('content-length') ?? 0);
+  return Number.isFinite(n) ? n : 0;
 }
 
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -70,23 +77,12 @@ export async function createRegistryServer(opts: RegistryServerOptions): Promise
     });
     let user: string | undefined;
     let fault: string | undefined;
-    let bytes = 0;
-    const write = res.write.bind(res);
-    res.write = ((chunk: unknown, ...rest: unknown[]) => {
-      if (typeof chunk === 'string' || chunk instanceof Uint8Array) bytes += Buffer.byteLength(chunk);
-      return (write as (...a: unknown[]) => boolean)(chunk, ...rest);
-    }) as typeof res.write;
-    const end = res.end.bind(res);
-    res.end = ((chunk?: unknown, ...rest: unknown[]) => {
-      if (typeof chunk === 'string' || chunk instanceof Uint8Array) bytes += Buffer.byteLength(chunk);
-      return (end as (...a: unknown[]) => ServerResponse)(chunk, ...rest);
-    }) as typeof res.end;
     res.on('close', () => {
       opts.onRequest?.({
         method: req.method ?? '',
         url: req.url ?? '',
         status: res.statusCode,
-        bytes,
+        bytes: bodyBytes(req, res),
         durationMs: performance.now() - started,
         remote: req.socket.remoteAddress ?? '',
         ...(user !== undefined ? { user } : {}),
