@@ -586,6 +586,10 @@ export class Podman {
     this.stopped = true;
     const n = this.cli.rmAll();
     if (n > 0) log(`podman: removed ${n} container(s)`);
+    // conmon runs `podman container cleanup` as each container exits; let those finish, or they
+    // write /var/lib/containers/cache again after it was removed
+    const end = Date.now() + 20_000;
+    while (Date.now() < end && pidsMentioning(this.root).length > 0) await sleep(200);
     // podman's runc state lives in runc's default root, /run/runc: delete only our ids
     const mine = join(this.root, 'root', 'overlay-containers');
     if (existsSync(mine)) {

@@ -1,6 +1,6 @@
 // Failure paths through the berth CLI: bad input, commands that cannot run, processes killed
 // behind berth's back, clients that vanish, and many containers at once.
-import { after, before, describe, test } from 'node:test';
+import { after, before, beforeEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
@@ -14,8 +14,15 @@ let stopped = false;
 before(async () => {
   d = await withDaemon();
 });
+beforeEach(async () => {
+  if (!stopped) await berthdDied();
+});
 after(async () => {
-  if (!stopped) await d.stop();
+  // if a test took berthd down, bring it back so stop() can remove every container
+  if (!stopped) {
+    await berthdDied();
+    await d.stop();
+  }
 });
 
 const ok = (r: Result): string => {

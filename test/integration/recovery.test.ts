@@ -1,6 +1,6 @@
 // berthd going away (SIGKILL or SIGTERM) and coming back: containers run on under conmon, and
 // the restarted daemon reconciles each one with conmon's exit file, conmon's pid and runc.
-import { after, before, test } from 'node:test';
+import { after, before, beforeEach, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
@@ -15,7 +15,14 @@ let stopped = false;
 before(async () => {
   d = await withDaemon();
 });
+// a test that fails while berthd is down must not take the rest of the file (or the cleanup) with it
+const ensureUp = async (): Promise<void> => {
+  const p = (d as unknown as { proc?: ChildProcess }).proc;
+  if (!stopped && p && (p.exitCode !== null || p.signalCode !== null)) await d.start();
+};
+beforeEach(ensureUp);
 after(async () => {
+  await ensureUp();
   if (!stopped) await d.stop();
 });
 

@@ -1,7 +1,7 @@
 // /containers/{name}/archive: `docker cp`. HEAD stats a path, GET reads it as a tar, PUT
 // extracts a tar into a directory. The stat travels in X-Docker-Container-Path-Stat: standard
 // base64 of moby's PathStat JSON, whose `mode` is a Go os.FileMode.
-import { pipeline } from 'node:stream/promises';
+import { finished, pipeline } from 'node:stream/promises';
 import type { Ctx, Router } from '../server.ts';
 import { boolParam } from '../server.ts';
 import { invalid } from '../../core/errors.ts';
@@ -63,9 +63,12 @@ export function archiveRoutes(r: Router, engine: Engine): void {
         signal: aborted.signal,
       });
     } catch (e) {
-      // answer without waiting for the rest of the upload, and do not reuse the connection
-      ctx.res.shouldKeepAlive = false;
-      ctx.req.resume();
+      // Read the rest of the upload before answering: a client still writing its body (the
+      // docker CLI) would otherwise see a broken pipe instead of the error.
+      if (!ctx.req.complete && !ctx.req.destroyed) {
+        ctx.req.resume();
+        await finished(ctx.req).catch(() => undefined);
+      }
       throw e;
     } finally {
       ctx.req.off('close', onClose);

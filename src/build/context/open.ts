@@ -39,8 +39,7 @@ async function readInContext(dir: string, path: string): Promise<string | undefi
     return await readFile(resolveInScope(dir, path), 'utf8');
   } catch (e) {
     const code = errnoOf(e);
-    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
-    if (code === 'EISDIR') throw invalid(`the Dockerfile (${path}) is a directory`);
+    if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'EISDIR') return undefined;
     throw e;
   }
 }

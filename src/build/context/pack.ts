@@ -58,8 +58,11 @@ function contextDirectory(dir: string): string {
   return real;
 }
 
-/** The CLI's getDockerfileRelPath: the Dockerfile relative to the context (may start with `../`). */
-function dockerfileRelPath(contextDir: string, given: string | undefined): string {
+/**
+ * The CLI's getDockerfileRelPath: the Dockerfile's real path, and that path relative to the
+ * context (starting with `../` when it is outside).
+ */
+function dockerfilePath(contextDir: string, given: string | undefined): { abs: string; rel: string } {
   let abs: string;
   if (given === undefined || given === '') {
     abs = join(contextDir, DEFAULT_DOCKERFILE);
@@ -76,7 +79,7 @@ function dockerfileRelPath(contextDir: string, given: string | undefined): strin
     if (errnoOf(e) === 'ENOENT') throw invalid(`cannot locate Dockerfile: ${JSON.stringify(abs)}`);
     throw invalid(`unable to evaluate symlinks in Dockerfile path: ${(e as Error).message}`);
   }
-  return relative(contextDir, abs).split(sep).join('/');
+  return { abs, rel: relative(contextDir, abs).split(sep).join('/') };
 }
 
 function header(st: BigIntStats, name: string, type: TarWriteHeader['type'], extra: Partial<TarWriteHeader> = {}): TarWriteHeader {
@@ -246,10 +249,11 @@ export function readContextFromDir(dir: string, options: ContextFromDirOptions =
   let external: string | undefined = fromStdin ? options.dockerfileText : undefined;
   let relDockerfile = '';
   if (!fromStdin) {
-    relDockerfile = dockerfileRelPath(root, options.dockerfile);
+    const found = dockerfilePath(root, options.dockerfile);
+    relDockerfile = found.rel;
     if (relDockerfile === '..' || relDockerfile.startsWith('../')) {
       // Outside the context: sent inside it under a random name, as the CLI does.
-      external = readFileSync(resolve(options.dockerfile ?? ''), 'utf8');
+      external = readFileSync(found.abs, 'utf8');
     }
   }
 

@@ -6,7 +6,7 @@
 // the config after the step, what the builder must do (commit, mkdir, run, copy), the history
 // `created_by` text and the cache key text, as Docker's classic builder has them.
 
-export { parseDockerfile, parseTrigger, requiredStages, resolveCopyFrom, type ParseOptions } from './parse.ts';
+export { countSteps, parseDockerfile, parseTrigger, requiredStages, resolveCopyFrom, type ParseOptions } from './parse.ts';
 export {
   beginStage,
   copyStepKeys,

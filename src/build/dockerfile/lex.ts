@@ -216,6 +216,8 @@ class ShellWord {
     if (first === '{' || first === '}' || first === ':') throw new LexError('syntax error: bad substitution');
     const name = this.processName();
     let ch = this.next();
+    // Docker reports "unsupported modifier (\ufffd)" here, its scanner's EOF rune; say what it is.
+    if (ch === EOF) throw new LexError("syntax error: missing '}'");
     let chs = ch;
     let nullIsUnset = false;
     switch (ch) {

@@ -5,7 +5,7 @@
 import { allowedArgValues, globalArgValues, type ArgContext } from './args.ts';
 import { DockerfileError, evalError, parseError, type SourceLocation } from './errors.ts';
 import { InstructionError, typeNode, type FromLine } from './instructions.ts';
-import { envLookupOf, processWord, type EnvLookup } from './lex.ts';
+import { noEnv, processWord, type EnvLookup } from './lex.ts';
 import { ScanError, scanDockerfile, type Node } from './scanner.ts';
 import type { ArgInstruction, CopyInstruction, CopySource, Dockerfile, Instruction, LabelInstruction, Stage, StageBase } from './types.ts';
 import { suggestion } from './go-compat.ts';
@@ -66,7 +66,13 @@ function findStage(stages: readonly { name: string | undefined }[], name: string
 
 /** Resolve `COPY --from=<name|index>` of stage `current`. */
 export function resolveCopyFrom(stages: readonly { name: string | undefined }[], current: number, from: string, location: SourceLocation): CopySource {
-  if (/[$]/.test(from) && processWord(from, envLookupOf([])) !== from) {
+  let literal: string;
+  try {
+    literal = processWord(from, noEnv);
+  } catch (e) {
+    throw evalError((e as Error).message, location);
+  }
+  if (literal !== from) {
     throw evalError('variable expansion is not supported for --from, define a new stage with FROM using ARG from global scope as a workaround', location);
   }
   const named = findStage(stages, from);
@@ -250,6 +256,15 @@ export function requiredStages(stages: readonly Pick<Stage, 'index' | 'name' | '
   };
   visit(target, []);
   return [...state.keys()].sort((a, b) => a - b);
+}
+
+/**
+ * The classic builder's `Step N/M` total when building `stages` (it builds every stage up to the
+ * target: pass `[0..target]`; a builder that skips unneeded stages passes requiredStages): the
+ * global ARGs, one FROM per stage and every instruction.
+ */
+export function countSteps(dockerfile: Pick<Dockerfile, 'metaArgs' | 'stages'>, stages: readonly number[]): number {
+  return dockerfile.metaArgs.length + stages.reduce((n, i) => n + 1 + (dockerfile.stages[i]?.instructions.length ?? 0), 0);
 }
 
 /**
