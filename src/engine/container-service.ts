@@ -143,14 +143,55 @@ export class ContainerService {
         await this.finishRemove(rec.id);
         continue;
       }
-      if (st !== 'running' && st !== 'paused' && st !== 'restarting') continue;
-      await this.checkExit(rec.id, true);
+      if (st === 'running' || st === 'paused' || st === 'restarting') {
+        // recorded as running, but berthd died between `runc create` and `runc start`
+        const rs = await this.runc.state(rec.id).catch(() => undefined);
+        if (rs?.status === 'created' && this.alive(rec.state.monitorPid)) await this.runc.start(rec.id).catch(() => undefined);
+        await this.checkExit(rec.id, true);
+        continue;
+      }
+      // created/exited/dead: a start may have been cut short after it mounted or created
+      // something; release it all (a monitor left running is stopped first)
+      const monitorPid = Number.parseInt(await readFile(join(this.dirs.monitors, rec.id, 'conmon.pid'), 'utf8').catch(() => '0'), 10) || 0;
+      if (monitorPid > 0 && this.alive(monitorPid)) {
+        await this.runc.kill(rec.id, 'KILL', true).catch(() => undefined);
+        try {
+          process.kill(monitorPid, 'SIGKILL');
+        } catch {
+          /* gone */
+        }
+      }
+      await this.teardown(rec.id);
     }
+    await this.sweepExecSessions();
   }
 
   private async checkMonitors(): Promise<void> {
     for (const rec of this.store.list()) {
       if (rec.state.status === 'running' || rec.state.status === 'paused') await this.checkExit(rec.id, true);
+    }
+    await this.sweepExecSessions();
+  }
+
+  /** Exec session dirs nobody tracks (berthd restarted) go once their exec ended or their container stopped. */
+  private async sweepExecSessions(): Promise<void> {
+    const tracked = new Set([...this.execs.keys()].map((k) => k.slice(0, 12)));
+    let names: string[];
+    try {
+      names = await readdir(this.dirs.execs);
+    } catch {
+      return;
+    }
+    for (const name of names) {
+      if (tracked.has(name)) continue;
+      const dir = join(this.dirs.execs, name);
+      const cid = (await readFile(join(dir, 'container'), 'utf8').catch(() => '')).trim();
+      const rec = cid ? this.store.get(cid) : undefined;
+      const running = rec !== undefined && (rec.state.status === 'running' || rec.state.status === 'paused');
+      const ended = await access(join(dir, 'exit', cid || 'none')).then(() => true, () => false);
+      if (running && !ended) continue;
+      await rm(dir, { recursive: true, force: true });
+      await rm(join(this.dirs.sockets, name), { recursive: true, force: true });
     }
   }
 
@@ -386,6 +427,7 @@ export class ContainerService {
     };
     try {
       await mkdir(mon, { recursive: true });
+      await this.overlay.unmount(rootfs).catch(() => undefined); // never stack mounts
       await this.overlay.mountOverlay({ lowerChainIds: [...rec.layers].reverse(), upperDir: join(dir, 'upper'), workDir: join(dir, 'work'), target: rootfs });
       mark('mounted');
       const argv = [rec.config.path, ...rec.config.args];
@@ -658,7 +700,8 @@ export class ContainerService {
   private async finishRemove(id: string): Promise<void> {
     await this.teardown(id);
     await this.store.remove(id);
-    for (const [eid, e] of this.execs) if (e.containerId === id) this.execs.delete(eid);
+    for (const [eid, e] of this.execs) if (e.containerId === id && !e.running) this.execs.delete(eid);
+    await this.sweepExecSessions();
     this.events.emit(`removed:${id}`);
     this.events.emit('change', id);
   }
@@ -809,6 +852,8 @@ export class ContainerService {
     if (!o.tty) delete (proc as Record<string, unknown>).consoleSize;
     const sdir = join(this.dirs.execs, execId.slice(0, 12));
     await rm(sdir, { recursive: true, force: true });
+    await mkdir(sdir, { recursive: true });
+    await writeFile(join(sdir, 'container'), rec.id);
     const attach = !opts.detach && client !== undefined;
     const session = await prepareExec(this.monitorPaths, {
       containerId: rec.id,

@@ -19,5 +19,6 @@ export {
   type SnapshotReader,
 } from './store.ts';
 export { diffLayer } from './diff.ts';
-export { digestLayer, type LayerInput } from './apply.ts';
+export { digestLayer, extractLayer, type LayerInput } from './apply.ts';
+export { encodeHeader, paddingFor, END_OF_ARCHIVE, type TarWriteHeader } from './tar-writer.ts';
 export { unmount } from './overlay.ts';

@@ -8,7 +8,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { errnoOf, invalid } from '../../core/errors.ts';
-import { extractLayer, type LayerInput } from '../../snapshots/apply.ts';
+import { extractLayer, type LayerInput } from '../../snapshots/index.ts';
 import { IgnoreMatcher, readDockerignore } from './dockerignore.ts';
 import { resolveInScope } from './scope.ts';
 

@@ -14,7 +14,7 @@ import { open } from 'node:fs/promises';
 import { isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { addAbortSignal, Readable } from 'node:stream';
 import { errnoOf, invalid } from '../../core/errors.ts';
-import { encodeHeader, END_OF_ARCHIVE, paddingFor, type TarWriteHeader } from '../../snapshots/tar-writer.ts';
+import { encodeHeader, END_OF_ARCHIVE, paddingFor, type TarWriteHeader } from '../../snapshots/index.ts';
 import { IgnoreMatcher, keepBuildFiles, readDockerignore } from './dockerignore.ts';
 import { byteOrder } from './scope.ts';
 
