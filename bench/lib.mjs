@@ -4,7 +4,7 @@
 // Ctrl-C): containers, daemons, conmon/shim processes, mounts, cgroups, directories.
 import { spawn, spawnSync } from 'node:child_process';
 import {
-  existsSync, mkdirSync, mkdtempSync, openSync, closeSync, readFileSync, readdirSync, rmSync, rmdirSync, statSync, writeFileSync,
+  cpSync, symlinkSync, existsSync, mkdirSync, mkdtempSync, openSync, closeSync, readFileSync, readdirSync, rmSync, rmdirSync, statSync, writeFileSync,
 } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
@@ -267,7 +267,7 @@ export function machineInfo() {
     `date: ${new Date().toISOString()}`,
     `machine: ${os.cpus().length} cores (${os.cpus()[0]?.model ?? '?'}), ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, kernel ${os.release()}, load avg ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`,
     `node ${process.version}; ${v(RUNC, ['--version'])}; ${v('conmon', ['--version'])}`,
-    `berth: dist/berthd.mjs built ${existsSync(BERTHD) ? statSync(BERTHD).mtime.toISOString() : 'missing'}`,
+    `berth: dist/berthd.mjs built ${distBuiltAt ?? (existsSync(BERTHD) ? statSync(BERTHD).mtime.toISOString() : 'missing')}`,
   ].join('\n');
 }
 
@@ -460,6 +460,26 @@ class Cli {
   }
 }
 
+let distBuiltAt;
+const snapshots = new Map();
+
+/**
+ * A private copy of dist/ under root (node_modules linked), so that a rebuild of the work tree
+ * while a benchmark runs cannot mix two builds of the CLI and the daemon.
+ */
+export function snapshotDist(root) {
+  let snap = snapshots.get(root);
+  if (snap) return snap;
+  const dir = join(root, 'dist');
+  if (!existsSync(BERTHD) || !existsSync(BERTH_CLI)) throw new Error(`no build in ${join(REPO, 'dist')}: run npm run build`);
+  distBuiltAt = statSync(BERTHD).mtime.toISOString();
+  cpSync(join(REPO, 'dist'), dir, { recursive: true, filter: (src) => !src.endsWith('.map') });
+  symlinkSync(join(REPO, 'node_modules'), join(root, 'node_modules'));
+  snap = { cli: join(dir, 'berth.mjs'), daemon: join(dir, 'berthd.mjs') };
+  snapshots.set(root, snap);
+  return snap;
+}
+
 /** berthd on private roots; `cli` is berth's own CLI, `dockerCli()` the docker CLI against it. */
 export class Berthd {
   static async start(root) {
@@ -472,12 +492,14 @@ export class Berthd {
     d.sock = join(d.run, 'berth.sock');
     d.logFile = join(root, 'berthd.log');
     const fd = openSync(d.logFile, 'a');
-    d.proc = spawn(process.execPath, [BERTHD, '--data-root', d.data, '--run-root', d.run], { detached: true, stdio: ['ignore', fd, fd] });
+    const dist = snapshotDist(root);
+    d.cliPath = dist.cli;
+    d.proc = spawn(process.execPath, [dist.daemon, '--data-root', d.data, '--run-root', d.run], { detached: true, stdio: ['ignore', fd, fd] });
     closeSync(fd);
     d.pid = d.proc.pid;
     onCleanup('stop berthd', () => d.stop());
     await waitPing(d.sock, 30_000, 'berthd');
-    d.cli = new Cli('berth', process.execPath, [BERTH_CLI], { ...process.env, BERTH_HOST: `unix://${d.sock}` });
+    d.cli = new Cli('berth', process.execPath, [dist.cli], { ...process.env, BERTH_HOST: `unix://${d.sock}` });
     return d;
   }
   dockerCli() {

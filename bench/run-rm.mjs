@@ -6,7 +6,7 @@
 //   node bench/run-rm.mjs [--n 30] [--warmup 3] [--engines runc,berth,docker-berthd,dockerd,podman]
 import {
   aborted, tick, benchRoot, busyboxTar, f0, f2, log, machineInfo, main, makeRuncBundle, options, startEngines, stats, table, timed, versions,
-  BERTH_CLI,
+  snapshotDist,
 } from './lib.mjs';
 
 const o = options({ n: 30, warmup: 3, engines: 'runc,berth,docker-berthd,dockerd,podman' });
@@ -33,7 +33,7 @@ await main(async () => {
   // client start-up alone, to tell the CLI's share from the daemon's
   const clientOnly = [
     { key: 'node', label: '`node -e 0` (bare node start-up)', once: () => timed(process.execPath, ['-e', '0']).ms },
-    { key: 'berth-version', label: '`berth --version` (CLI start-up, no daemon call)', once: () => timed(process.execPath, [BERTH_CLI, '--version']).ms },
+    { key: 'berth-version', label: '`berth --version` (CLI start-up, no daemon call)', once: () => timed(process.execPath, [snapshotDist(root).cli, '--version']).ms },
   ];
   const all = [...subjects, ...clientOnly];
   const samples = Object.fromEntries(all.map((s) => [s.key, []]));

@@ -5,11 +5,15 @@ import { Router, createApiServer } from './server.ts';
 import { systemRoutes } from './routes/system.ts';
 import { containerRoutes } from './routes/containers.ts';
 import { imageRoutes } from './routes/images.ts';
+import { buildRoutes } from './routes/build.ts';
+import { archiveRoutes } from './routes/archive.ts';
 
 export function createEngineApi(engine: Engine): http.Server {
   const r = new Router();
   systemRoutes(r, engine);
   containerRoutes(r, engine);
   imageRoutes(r, engine);
+  buildRoutes(r, engine);
+  archiveRoutes(r, engine);
   return createApiServer(r);
 }

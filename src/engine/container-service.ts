@@ -23,7 +23,7 @@ import { generateName } from './names.ts';
 import { signalNumber } from './signals.ts';
 
 export interface Overlay {
-  mountOverlay(o: { lowerChainIds: readonly Digest[]; upperDir: string; workDir: string; target: string }): Promise<void>;
+  mountOverlay(o: { lowerChainIds: readonly Digest[]; upperDir?: string; workDir?: string; target: string }): Promise<void>;
   unmount(target: string): Promise<void>;
 }
 

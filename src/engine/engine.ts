@@ -7,6 +7,8 @@ import { importImage } from '../images/import.ts';
 import type { ImageRecord, ImageRunConfig } from '../images/types.ts';
 import { addChildImage, addLayer } from '../images/commit.ts';
 import { applyChanges } from '../images/changes.ts';
+import { build, type BuildBackend, type BuildOptions } from '../build/builder.ts';
+import { openBuildBackend } from './build-backend.ts';
 import { ContainerService } from './container-service.ts';
 import { layout, type EnginePaths } from './paths.ts';
 import { openContent, openSnapshots, type ContentPort, type SnapshotPort } from './stores.ts';
@@ -50,6 +52,13 @@ export class Engine {
 
   importImage(input: Readable, opts: { changes?: string[]; message?: string; tag?: string; signal?: AbortSignal }): Promise<ImageRecord> {
     return importImage(input, { images: this.images, blobs: this.content, layers: this.snapshots }, opts);
+  }
+
+  private backend?: Promise<BuildBackend>;
+  /** Build an image from a Dockerfile (the classic builder, with its layer cache). */
+  async build(o: BuildOptions): Promise<ImageRecord> {
+    this.backend ??= openBuildBackend(this);
+    return build(await this.backend, o);
   }
 
   /** A container's writable layer as a new image (`commit`). */

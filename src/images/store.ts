@@ -29,6 +29,8 @@ export class ImageStore {
   private readonly images = new Map<string, ImageRecord>();
   /** canonical ref (docker.io/library/busybox:latest) -> image id */
   private refs = new Map<string, Digest>();
+  /** canonical digest ref (docker.io/library/busybox@sha256:…, a manifest pulled or pushed) -> image id */
+  private digestRefs = new Map<string, Digest>();
   private readonly dir: string;
   constructor(root: string, private readonly blobs: BlobStore) {
     this.dir = join(root, 'images');
@@ -53,15 +55,51 @@ export class ImageStore {
     }
     const repos = (await readJson<Record<string, string>>(join(this.dir, 'repositories.json'))) ?? {};
     for (const [ref, id] of Object.entries(repos)) if (this.images.has(id)) this.refs.set(ref, parseDigest(id));
+    const digests = (await readJson<Record<string, string>>(join(this.dir, 'repodigests.json'))) ?? {};
+    for (const [ref, id] of Object.entries(digests)) if (this.images.has(id)) this.digestRefs.set(ref, parseDigest(id));
+  }
+
+  private async saveDigestRefs(): Promise<void> {
+    await writeJsonAtomic(join(this.dir, 'repodigests.json'), Object.fromEntries(this.digestRefs));
+  }
+
+  /** Record that `ref` (name@digest of a manifest in a registry) is this image (RepoDigests). */
+  async addRepoDigest(id: Digest, ref: string): Promise<void> {
+    const r = parseReference(ref);
+    if (!r.digest) throw invalid(`not a digest reference: ${ref}`);
+    if (!this.images.has(id)) throw notFound(`No such image: ${id}`);
+    const key = canonicalString({ domain: r.domain, path: r.path, digest: r.digest });
+    // one digest per repository and image, as Docker keeps them
+    for (const [k, v] of this.digestRefs) if (v === id && k !== key && k.startsWith(`${r.domain}/${r.path}@`)) this.digestRefs.delete(k);
+    this.digestRefs.set(key, id);
+    await this.saveDigestRefs();
+  }
+
+  /** The image's repo digests (canonical references with a digest). */
+  repoDigestsOf(id: Digest): Reference[] {
+    const out: Reference[] = [];
+    for (const [ref, v] of this.digestRefs) if (v === id) out.push(parseReference(ref));
+    return out;
+  }
+
+  private async forgetDigests(id: Digest): Promise<Reference[]> {
+    const gone = this.repoDigestsOf(id);
+    if (gone.length === 0) return gone;
+    for (const r of gone) this.digestRefs.delete(canonicalString(r));
+    await this.saveDigestRefs();
+    return gone;
   }
 
   private async saveRefs(): Promise<void> {
     await writeJsonAtomic(join(this.dir, 'repositories.json'), Object.fromEntries(this.refs));
   }
 
-  /** Add an image whose layers are already applied; returns its record (idempotent). */
-  async add(config: ImageConfig, layers: LayerInfo[], parent?: Digest): Promise<ImageRecord> {
-    const raw = Buffer.from(JSON.stringify(config));
+  /**
+   * Add an image whose layers are already applied; returns its record (idempotent). `raw` is the
+   * config's exact bytes when they come from elsewhere (a pull): the ID is their digest.
+   */
+  async add(config: ImageConfig, layers: LayerInfo[], parent?: Digest, opts: { raw?: Buffer } = {}): Promise<ImageRecord> {
+    const raw = opts.raw ?? Buffer.from(JSON.stringify(config));
     const { digest } = await this.blobs.writeBlob(raw, { expected: sha256Digest(raw) });
     const existing = this.images.get(digest);
     if (existing) return existing;
@@ -113,7 +151,7 @@ export class ImageStore {
       ref = undefined;
     }
     if (ref) {
-      const id = this.refs.get(canonicalString(ref));
+      const id = this.refs.get(canonicalString(ref)) ?? (ref.digest ? this.digestRefs.get(canonicalString({ domain: ref.domain, path: ref.path, digest: ref.digest })) : undefined);
       if (id) return this.images.get(id);
       if (ref.digest) {
         const byDigest = this.images.get(ref.digest);
@@ -177,6 +215,7 @@ export class ImageStore {
     }
     await this.saveRefs();
     if (users.length === 0) {
+      for (const d of await this.forgetDigests(rec.id)) out.push({ Untagged: familiarString(d) });
       this.images.delete(rec.id);
       await rm(join(this.dir, `${digestHex(rec.id)}.json`), { force: true });
       out.push({ Deleted: rec.id });
@@ -196,6 +235,7 @@ export class ImageStore {
   async delete(id: Digest): Promise<void> {
     for (const t of this.tagsOf(id)) this.refs.delete(canonicalString(t));
     await this.saveRefs();
+    await this.forgetDigests(id);
     this.images.delete(id);
     await rm(join(this.dir, `${digestHex(id)}.json`), { force: true });
   }

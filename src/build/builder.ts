@@ -1,0 +1,259 @@
+// The classic builder: a Dockerfile and a context directory become an image, one step at a
+// time. Each step's result is an image; a step whose cache key (parent image + the instruction
+// as evaluated + the build args it uses + for COPY/ADD the checksum of its sources) was seen
+// before reuses that image, so only a changed step and the steps after it run again.
+// RUN steps run in real containers (the backend); COPY/ADD/WORKDIR write into an overlay of the
+// parent image and commit the upper directory.
+import { createHash } from 'node:crypto';
+import type { Digest } from '../core/digest.ts';
+import { EngineError, invalid } from '../core/errors.ts';
+import type { ImageRecord, ImageRunConfig } from '../images/types.ts';
+import {
+  beginStage,
+  copyStepKeys,
+  evaluateInstruction,
+  parseDockerfile,
+  parseTrigger,
+  requiresBuildKit,
+  countSteps,
+  type CopyStep,
+  type Dockerfile,
+  type RunConfig,
+  type StageState,
+} from './dockerfile/index.ts';
+import { checksumSources, resolveCopySources } from './context/index.ts';
+import { familiarString, parseReference } from '../core/reference.ts';
+
+export type BuildEvent =
+  | { readonly kind: 'stream'; readonly text: string }
+  | { readonly kind: 'result'; readonly id: Digest };
+
+export interface HistoryText {
+  readonly createdBy: string;
+  readonly author?: string;
+}
+
+/** What the builder needs from the engine (defined here, implemented by engine/build-backend). */
+export interface BuildBackend {
+  /** A local image by reference or ID (undefined if unknown). */
+  findImage(ref: string): ImageRecord | undefined;
+  /** A child image of `parent` with `config` and no new layer. */
+  commitConfig(parent: ImageRecord | undefined, config: ImageRunConfig, h: HistoryText): Promise<ImageRecord>;
+  /** Run argv in a container of `parent`; stream its output; commit its changes on success. */
+  run(o: {
+    parent: ImageRecord;
+    config: ImageRunConfig;
+    history: HistoryText;
+    argv: readonly string[];
+    env: readonly string[];
+    user: string;
+    workingDir: string;
+    network: string;
+    removeContainer: boolean;
+    signal: AbortSignal;
+    onContainer: (id: string) => void;
+    onOutput: (data: Buffer) => void;
+  }): Promise<{ exitCode: number; image?: ImageRecord; containerId: string }>;
+  /** Mount `parent` with a fresh upper dir, let `fn` change the tree, commit the changes. */
+  change(parent: ImageRecord | undefined, config: ImageRunConfig, h: HistoryText, fn: (rootfs: string) => Promise<void>, signal: AbortSignal): Promise<ImageRecord>;
+  /** Mount an image read-only for `fn` (COPY --from). */
+  withImage<T>(image: ImageRecord | undefined, fn: (rootfs: string) => Promise<T>): Promise<T>;
+  /** Copy the resolved sources of a COPY/ADD step from `srcRoot` into `rootfs`. */
+  copyInto(o: { step: CopyStep; srcRoot: string; sources: readonly { path: string; abs: string }[]; rootfs: string; signal: AbortSignal }): Promise<void>;
+  cacheGet(key: string): ImageRecord | undefined;
+  cachePut(key: string, image: ImageRecord): Promise<void>;
+  tag(image: ImageRecord, ref: string): Promise<void>;
+}
+
+export interface BuildOptions {
+  readonly contextDir: string;
+  readonly dockerfileText: string;
+  readonly dockerfileName?: string;
+  readonly tags: readonly string[];
+  readonly buildArgs: Readonly<Record<string, string>>;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly target?: string;
+  readonly noCache: boolean;
+  readonly removeIntermediate: boolean;
+  readonly forceRemove: boolean;
+  readonly network: string;
+  readonly signal: AbortSignal;
+  readonly emit: (e: BuildEvent) => void;
+}
+
+/** The step failed; `code` is what the client exits with (RUN's exit code, else 1). */
+export class BuildError extends EngineError {
+  constructor(message: string, readonly exitCode: number) {
+    super('invalid-parameter', message);
+  }
+}
+
+const short = (id: string): string => id.replace(/^sha256:/, '').slice(0, 12);
+
+function cacheKeyOf(parent: ImageRecord | undefined, key: string): string {
+  return createHash('sha256').update(`${parent?.id ?? 'scratch'}\n${key}`).digest('hex');
+}
+
+function toRunConfig(c: ImageRunConfig | undefined): RunConfig | undefined {
+  return c as RunConfig | undefined;
+}
+
+function toImageConfig(c: RunConfig): ImageRunConfig {
+  return JSON.parse(JSON.stringify(c)) as ImageRunConfig;
+}
+
+export async function build(backend: BuildBackend, o: BuildOptions): Promise<ImageRecord> {
+  const out = (text: string): void => o.emit({ kind: 'stream', text });
+  let df: Dockerfile;
+  df = parseDockerfile(o.dockerfileText, {
+    file: o.dockerfileName ?? 'Dockerfile',
+    buildArgs: { ...o.buildArgs },
+    ...(o.target ? { target: o.target } : {}),
+    labels: { ...o.labels },
+  });
+  const stages = df.requiredStages;
+  const total = countSteps(df, stages);
+  let step = 0;
+  const stageImages = new Map<number, ImageRecord | undefined>();
+  let image: ImageRecord | undefined;
+  for (const idx of stages) {
+    const stage = df.stages[idx];
+    if (!stage) throw invalid(`unknown stage ${idx}`);
+    o.signal.throwIfAborted();
+    out(`Step ${++step}/${total} : ${stage.original}\n`);
+    let base: ImageRecord | undefined;
+    if (stage.base.kind === 'stage') base = stageImages.get(stage.base.index);
+    else if (stage.base.kind === 'image') {
+      base = backend.findImage(stage.base.ref);
+      if (!base) throw new BuildError(`pull access denied for ${stage.base.ref}, repository does not exist or may require 'docker login': the image is not present locally and pulling is not supported by this berth version yet`, 1);
+    }
+    image = base;
+    if (image) out(` ---> ${short(image.id)}\n`);
+    const begun = beginStage(df, idx, toRunConfig(image?.config.config));
+    let state: StageState = begun.state;
+    // ONBUILD triggers of the base run first
+    const instructions = [...begun.triggers.map((t) => parseTrigger(t, { stages: df.stages, index: idx })), ...stage.instructions];
+    if (begun.triggers.length) out(`# Executing ${begun.triggers.length} build trigger${begun.triggers.length > 1 ? 's' : ''}\n`);
+    for (const [n, instr] of instructions.entries()) {
+      o.signal.throwIfAborted();
+      const isTrigger = n < begun.triggers.length;
+      if (!isTrigger) out(`Step ${++step}/${total} : ${instr.original}\n`);
+      const ev = evaluateInstruction(state, instr);
+      for (const note of ev.notes) out(`${note}\n`);
+      const config = toImageConfig(ev.state.config);
+      const author = ev.state.author;
+      let key: string;
+      let createdBy: string;
+      let copySources: { srcRoot: string; sources: { path: string; abs: string }[]; release?: () => Promise<void> } | undefined;
+      if (ev.kind === 'copy') {
+        const c = ev.copy;
+        if (c.from.kind === 'context') {
+          const sources = c.sources.filter((s) => s.kind === 'path').map((s) => (s as { path: string }).path);
+          const resolved = sources.length ? resolveCopySources(o.contextDir, sources) : [];
+          const sum = await checksumSources(resolved, c.preserveOwnership ? {} : { owner: { uid: 0, gid: 0 } });
+          const urls = c.sources.filter((s) => s.kind === 'url').map((s) => (s as { url: string }).url);
+          const label = urls.length && !resolved.length ? urls.join(' ') : sum.label;
+          ({ createdBy, cacheKey: key } = copyStepKeys(ev, label));
+          copySources = { srcRoot: o.contextDir, sources: resolved };
+        } else {
+          const srcImage = c.from.kind === 'stage' ? stageImages.get(c.from.index) : backend.findImage(c.from.ref);
+          if (c.from.kind === 'image' && !srcImage) throw new BuildError(`invalid from flag value ${c.from.ref}: the image is not present locally`, 1);
+          // checksum the sources inside the source image (mounted for the duration of this step)
+          const res = await backend.withImage(srcImage, async (root) => {
+            const sources = c.sources.map((s) => (s.kind === 'path' ? s.path : s.url));
+            const resolved = resolveCopySources(root, sources);
+            const sum = await checksumSources(resolved, c.preserveOwnership ? {} : { owner: { uid: 0, gid: 0 } });
+            return { label: sum.label };
+          });
+          ({ createdBy, cacheKey: key } = copyStepKeys(ev, `${res.label}`));
+          key = `${key}\nfrom=${srcImage?.id ?? 'scratch'}`;
+          copySources = { srcRoot: '', sources: [] };
+        }
+      } else {
+        createdBy = ev.createdBy;
+        key = ev.cacheKey;
+      }
+      if (ev.kind === 'run' && ev.run.flagsUsed.length) throw new BuildError(requiresBuildKit(ev.run.flagsUsed[0] ?? ''), 1);
+      const ck = cacheKeyOf(image, key);
+      const hit = o.noCache ? undefined : backend.cacheGet(ck);
+      if (hit) {
+        out(' ---> Using cache\n');
+        image = hit;
+        out(` ---> ${short(image.id)}\n`);
+        state = ev.state;
+        continue;
+      }
+      const h: HistoryText = { createdBy, ...(author ? { author } : {}) };
+      let next: ImageRecord;
+      switch (ev.kind) {
+        case 'config':
+          next = await backend.commitConfig(image, config, h);
+          break;
+        case 'workdir':
+          next = await backend.change(image, config, h, async (rootfs) => {
+            const { resolveInRoot } = await import('../util/root-path.ts');
+            const { mkdir } = await import('node:fs/promises');
+            await mkdir(await resolveInRoot(rootfs, ev.path), { recursive: true, mode: 0o755 });
+          }, o.signal);
+          break;
+        case 'run': {
+          if (!image) throw new BuildError('The command requires a base image with a shell; FROM scratch has none', 1);
+          if (ev.run.files.length) throw new BuildError('RUN heredocs with a #! line (mounted at /dev/pipes) are not supported yet', 1);
+          let cid = '';
+          const r = await backend.run({
+            parent: image,
+            config,
+            history: h,
+            argv: ev.run.argv,
+            env: ev.run.env,
+            user: ev.run.user,
+            workingDir: ev.run.workingDir,
+            network: o.network,
+            removeContainer: o.removeIntermediate,
+            signal: o.signal,
+            onContainer: (id) => {
+              cid = id;
+              out(` ---> Running in ${short(id)}\n`);
+            },
+            onOutput: (d) => out(d.toString('utf8')),
+          });
+          if (r.exitCode !== 0 || !r.image) {
+            throw new BuildError(`The command '${ev.run.argv.join(' ')}' returned a non-zero code: ${r.exitCode}`, r.exitCode);
+          }
+          if (o.removeIntermediate) out(` ---> Removed intermediate container ${short(cid)}\n`);
+          next = r.image;
+          break;
+        }
+        case 'copy': {
+          const c = ev.copy;
+          next = await backend.change(image, config, h, async (rootfs) => {
+            if (c.from.kind === 'context') {
+              await backend.copyInto({ step: ev, srcRoot: copySources?.srcRoot ?? o.contextDir, sources: copySources?.sources ?? [], rootfs, signal: o.signal });
+              return;
+            }
+            const srcImage = c.from.kind === 'stage' ? stageImages.get(c.from.index) : backend.findImage(c.from.ref);
+            await backend.withImage(srcImage, async (root) => {
+              const resolved = resolveCopySources(root, c.sources.map((s) => (s.kind === 'path' ? s.path : s.url)));
+              await backend.copyInto({ step: ev, srcRoot: root, sources: resolved, rootfs, signal: o.signal });
+            });
+          }, o.signal);
+          break;
+        }
+      }
+      await backend.cachePut(ck, next);
+      image = next;
+      state = ev.state;
+      out(` ---> ${short(image.id)}\n`);
+    }
+    if (!image) image = await backend.commitConfig(undefined, toImageConfig(state.config), { createdBy: '' });
+    stageImages.set(idx, image);
+  }
+  if (!image) throw invalid('no image was built');
+  o.emit({ kind: 'result', id: image.id });
+  out(`Successfully built ${short(image.id)}\n`);
+  for (const t of o.tags) {
+    await backend.tag(image, t);
+    out(`Successfully tagged ${familiarString(parseReference(t))}\n`);
+  }
+  return image;
+}

@@ -1,0 +1,134 @@
+// COPY and ADD into a mounted root filesystem, with Docker's rules: a directory source copies
+// its contents; the destination is a directory when it ends in `/`, when there are several
+// sources, or when it already is one; missing parents are created; owners are root's unless
+// --chown (or COPY --from, which keeps them); --chmod sets the mode; ADD unpacks local tar
+// archives (plain or gzip) and downloads URLs. Every destination path is resolved inside the
+// root, so a symlink in the image can never send a write outside it.
+import { createReadStream, createWriteStream } from 'node:fs';
+import { copyFile, lchown, lstat, lutimes, mkdir, open, readdir, readlink, rm, symlink, chmod, writeFile } from 'node:fs/promises';
+import { basename, join, posix } from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { errnoOf, invalid } from '../core/errors.ts';
+import { resolveUser } from '../runtime/spec/index.ts';
+import { extractLayer } from '../snapshots/index.ts';
+import { resolveInRoot } from '../util/root-path.ts';
+import type { CopyStep } from './dockerfile/index.ts';
+
+interface Owner { uid: number; gid: number }
+
+async function isDir(p: string): Promise<boolean> {
+  try {
+    return (await lstat(p)).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+async function ensureDirIn(rootfs: string, path: string): Promise<string> {
+  const host = await resolveInRoot(rootfs, path);
+  await mkdir(host, { recursive: true, mode: 0o755 });
+  return host;
+}
+
+async function isArchive(file: string): Promise<boolean> {
+  const fh = await open(file, 'r');
+  try {
+    const buf = Buffer.alloc(512);
+    const { bytesRead } = await fh.read(buf, 0, 512, 0);
+    if (bytesRead >= 2 && buf[0] === 0x1f && buf[1] === 0x8b) return true;
+    return bytesRead >= 262 && buf.subarray(257, 262).toString('latin1') === 'ustar';
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Copy one filesystem entry (recursively for directories) to `dest` (a path in the container). */
+async function copyEntry(rootfs: string, src: string, dest: string, owner: Owner | undefined, mode: number | undefined, signal: AbortSignal): Promise<void> {
+  signal.throwIfAborted();
+  const st = await lstat(src);
+  const host = await resolveInRoot(rootfs, dest, { followFinal: false });
+  const uid = owner?.uid ?? st.uid;
+  const gid = owner?.gid ?? st.gid;
+  if (st.isDirectory()) {
+    let existing = false;
+    try {
+      const cur = await lstat(host);
+      existing = cur.isDirectory();
+      if (!existing) await rm(host, { recursive: true, force: true });
+    } catch (e) {
+      if (errnoOf(e) !== 'ENOENT') throw e;
+    }
+    if (!existing) await mkdir(host, { mode: 0o755 });
+    for (const name of (await readdir(src)).sort()) await copyEntry(rootfs, join(src, name), posix.join(dest, name), owner, mode, signal);
+    await lchown(host, uid, gid);
+    await chmod(host, mode ?? st.mode & 0o7777);
+    await lutimes(host, st.atime, st.mtime);
+    return;
+  }
+  try {
+    const cur = await lstat(host);
+    if (cur.isDirectory()) await rm(host, { recursive: true, force: true });
+    else await rm(host, { force: true });
+  } catch (e) {
+    if (errnoOf(e) !== 'ENOENT') throw e;
+  }
+  if (st.isSymbolicLink()) {
+    await symlink(await readlink(src), host);
+  } else if (st.isFile()) {
+    await copyFile(src, host);
+    await chmod(host, mode ?? st.mode & 0o7777);
+  } else {
+    return; // devices, sockets and FIFOs are not copied from a build context
+  }
+  await lchown(host, uid, gid);
+  await lutimes(host, st.atime, st.mtime);
+}
+
+export async function copyInto(o: { step: CopyStep; sources: readonly { path: string; abs: string }[]; rootfs: string; signal: AbortSignal }): Promise<void> {
+  const c = o.step.copy;
+  const owner: Owner | undefined = c.chown !== undefined ? await resolveUser(o.rootfs, c.chown).then((u) => ({ uid: u.uid, gid: u.gid })) : c.preserveOwnership ? undefined : { uid: 0, gid: 0 };
+  const urls = c.sources.filter((s) => s.kind === 'url').map((s) => (s as { url: string }).url);
+  const count = o.sources.length + urls.length + c.inline.length;
+  const destPath = c.dest.replace(/\/+$/, '') || '/';
+  const destHost = await resolveInRoot(o.rootfs, destPath);
+  const destIsDir = c.destIsDir || count > 1 || (await isDir(destHost));
+  if (count > 1 && !c.destIsDir) throw invalid(`When using ${c.keyword} with more than one source file, the destination must be a directory and end with a /`);
+  if (destIsDir) await ensureDirIn(o.rootfs, destPath);
+  else await ensureDirIn(o.rootfs, posix.dirname(destPath));
+  const target = (name: string): string => (destIsDir ? posix.join(destPath, name) : destPath);
+
+  for (const f of c.inline) {
+    const host = await resolveInRoot(o.rootfs, target(f.name), { followFinal: false });
+    await rm(host, { force: true });
+    await writeFile(host, f.content, { mode: c.chmod ?? 0o644 });
+    await chmod(host, c.chmod ?? 0o644);
+    await lchown(host, owner?.uid ?? 0, owner?.gid ?? 0);
+  }
+  for (const src of o.sources) {
+    const st = await lstat(src.abs);
+    if (st.isDirectory()) {
+      // a directory source copies its contents into the destination
+      const dir = await ensureDirIn(o.rootfs, destPath);
+      void dir;
+      for (const name of (await readdir(src.abs)).sort()) await copyEntry(o.rootfs, join(src.abs, name), posix.join(destPath, name), owner, c.chmod, o.signal);
+      continue;
+    }
+    if (c.keyword === 'ADD' && c.unpack && st.isFile() && (await isArchive(src.abs))) {
+      const dir = await ensureDirIn(o.rootfs, destIsDir ? destPath : destPath);
+      await extractLayer(createReadStream(src.abs), dir, { signal: o.signal });
+      continue;
+    }
+    await copyEntry(o.rootfs, src.abs, target(basename(src.path)), owner, c.chmod, o.signal);
+  }
+  for (const url of urls) {
+    const res = await fetch(url, { signal: o.signal });
+    if (!res.ok || !res.body) throw invalid(`failed to download ${url}: ${res.status} ${res.statusText}`);
+    const name = basename(new URL(url).pathname) || 'index.html';
+    const host = await resolveInRoot(o.rootfs, target(name), { followFinal: false });
+    await rm(host, { force: true });
+    await pipeline(Readable.fromWeb(res.body as import('node:stream/web').ReadableStream), createWriteStream(host, { mode: 0o600 }));
+    await chmod(host, c.chmod ?? 0o600);
+    await lchown(host, owner?.uid ?? 0, owner?.gid ?? 0);
+  }
+}

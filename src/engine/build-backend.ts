@@ -1,0 +1,159 @@
+// The builder's backend: RUN steps in real containers, COPY/ADD/WORKDIR in an overlay of the
+// parent image, each step committed as an image; the build cache as files under the data root.
+import { randomBytes } from 'node:crypto';
+import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { BuildBackend } from '../build/builder.ts';
+import { copyInto } from '../build/copy.ts';
+import { addChildImage, addLayer } from '../images/commit.ts';
+import { ensureDir, writeFileAtomic } from '../util/fs.ts';
+import type { Engine } from './engine.ts';
+
+export async function openBuildBackend(engine: Engine): Promise<BuildBackend> {
+  const root = join(engine.paths.dataRoot, 'builder');
+  const cacheDir = join(root, 'cache');
+  const tmpRoot = join(root, 'tmp');
+  const deps = { blobs: engine.content, layers: engine.snapshots };
+  // the cache: key -> image ID; entries whose image is gone simply miss
+  const cacheMap = new Map<string, string>();
+  await ensureDir(cacheDir);
+  for (const f of await readdir(cacheDir)) {
+    if (!/^[a-f0-9]{64}$/.test(f)) continue;
+    cacheMap.set(f, (await readFile(join(cacheDir, f), 'utf8')).trim());
+  }
+  await rm(tmpRoot, { recursive: true, force: true }); // leftovers of an interrupted build
+
+  const scratchDir = async (): Promise<string> => {
+    await ensureDir(tmpRoot);
+    const d = join(tmpRoot, randomBytes(6).toString('hex'));
+    await mkdir(d, { mode: 0o700 });
+    return d;
+  };
+
+  const backend: BuildBackend = {
+    findImage(ref) {
+      try {
+        return engine.images.tryResolve(ref);
+      } catch {
+        return undefined;
+      }
+    },
+
+    commitConfig(parent, config, h) {
+      return addChildImage({ images: engine.images }, parent, config, undefined, h);
+    },
+
+    async run(o) {
+      const cs = engine.containers;
+      const { id } = await cs.create({
+        image: o.parent.id,
+        cmd: [...o.argv],
+        entrypoint: [''],
+        env: [...o.env],
+        workingDir: o.workingDir,
+        user: o.user,
+        hostname: '',
+        domainname: '',
+        tty: false,
+        openStdin: false,
+        stdinOnce: false,
+        attachStdin: false,
+        attachStdout: true,
+        attachStderr: true,
+        labels: {},
+        exposedPorts: {},
+        volumes: {},
+        hostConfig: {
+          autoRemove: false,
+          networkMode: o.network || 'default',
+          init: false,
+          privileged: false,
+          readonlyRootfs: false,
+          capAdd: [],
+          capDrop: [],
+          memory: 0,
+          pidsLimit: 0,
+          nanoCpus: 0,
+          shmSize: 0,
+          restartPolicy: { name: 'no', maximumRetryCount: 0 },
+          raw: {},
+        },
+      });
+      o.onContainer(id);
+      let done!: () => void;
+      const closed = new Promise<void>((r) => (done = r));
+      const handle = await cs.attach(id, { wantsStdin: false, output: (_s, d) => o.onOutput(d), closed: () => done() });
+      const onAbort = (): void => void cs.kill(id, 'KILL').catch(() => undefined);
+      o.signal.addEventListener('abort', onAbort);
+      try {
+        const waiting = cs.wait(id, 'next-exit');
+        await cs.start(id);
+        const { code } = await waiting;
+        await Promise.race([closed, new Promise((r) => setTimeout(r, 2000))]);
+        handle.detach();
+        o.signal.throwIfAborted();
+        if (code !== 0) return { exitCode: code, containerId: id };
+        const layer = await addLayer(deps, o.parent.layers, engine.snapshots.diffLayer(join(cs.store.dirOf(id), 'upper')), o.signal);
+        const image = await addChildImage({ images: engine.images }, o.parent, o.config, layer, o.history);
+        return { exitCode: 0, image, containerId: id };
+      } finally {
+        o.signal.removeEventListener('abort', onAbort);
+        handle.detach();
+        if (o.removeContainer || o.signal.aborted) await cs.remove(id, { force: true }).catch(() => undefined);
+      }
+    },
+
+    async change(parent, config, h, fn, signal) {
+      const dir = await scratchDir();
+      const rootfs = join(dir, 'rootfs');
+      try {
+        for (const d of ['upper', 'work', 'rootfs']) await mkdir(join(dir, d), { mode: 0o755 });
+        await engine.snapshots.mountOverlay({ lowerChainIds: [...(parent?.layers ?? [])].map((l) => l.chainId).reverse(), upperDir: join(dir, 'upper'), workDir: join(dir, 'work'), target: rootfs });
+        try {
+          await fn(rootfs);
+        } finally {
+          await engine.snapshots.unmount(rootfs);
+        }
+        signal.throwIfAborted();
+        const layer = await addLayer(deps, parent?.layers ?? [], engine.snapshots.diffLayer(join(dir, 'upper')), signal);
+        return await addChildImage({ images: engine.images }, parent, config, layer, h);
+      } finally {
+        await engine.snapshots.unmount(rootfs).catch(() => undefined);
+        await rm(dir, { recursive: true, force: true });
+      }
+    },
+
+    async withImage(image, fn) {
+      const dir = await scratchDir();
+      const rootfs = join(dir, 'rootfs');
+      try {
+        await mkdir(rootfs);
+        await engine.snapshots.mountOverlay({ lowerChainIds: [...(image?.layers ?? [])].map((l) => l.chainId).reverse(), target: rootfs });
+        try {
+          return await fn(rootfs);
+        } finally {
+          await engine.snapshots.unmount(rootfs);
+        }
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
+    },
+
+    async copyInto(o) {
+      await copyInto(o);
+    },
+
+    cacheGet(key) {
+      const id = cacheMap.get(key);
+      return id ? engine.images.tryResolve(id) : undefined;
+    },
+    async cachePut(key, image) {
+      await writeFileAtomic(join(cacheDir, key), image.id);
+      cacheMap.set(key, image.id);
+    },
+    async tag(image, ref) {
+      await engine.images.tag(image.id, ref);
+    },
+  };
+  return backend;
+}
