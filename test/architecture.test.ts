@@ -32,7 +32,8 @@ const ALLOWED: Record<string, readonly string[]> = {
   distribution: ['core', 'util', 'content', 'sys'],
   build: ['core', 'util', 'sys', 'content', 'snapshots', 'images', 'containers', 'runtime'],
   client: ['core'],
-  cli: ['core', 'client'],
+  // cli also packs build contexts with build/context, as the docker CLI does client-side
+  cli: ['core', 'client', 'build'],
   api: ['core', 'util', 'containers', 'images', 'engine', 'runtime', 'build', 'distribution'],
   engine: ['core', 'util', 'sys', 'content', 'snapshots', 'images', 'containers', 'runtime', 'api', 'build', 'distribution'],
 };

@@ -209,7 +209,7 @@ export async function build(backend: BuildBackend, o: BuildOptions): Promise<Ima
             user: ev.run.user,
             workingDir: ev.run.workingDir,
             network: o.network,
-            removeContainer: o.removeIntermediate,
+            removeContainer: o.removeIntermediate || o.forceRemove,
             signal: o.signal,
             onContainer: (id) => {
               cid = id;

@@ -260,6 +260,23 @@ const imageCmds = (parent: Command, top: boolean): void => {
     .option('--format <string>', 'Format output using a custom template')
     .argument('<image>')
     .action(lazy(() => import('./commands/image/simple.ts').then((m) => ({ default: m.history }))));
+  parent
+    .command('build')
+    .description('Build an image from a Dockerfile')
+    .option('-t, --tag <list>', 'Name and optionally a tag in the "name:tag" format', collect)
+    .option('-f, --file <string>', 'Name of the Dockerfile (default: "PATH/Dockerfile")')
+    .option('--build-arg <list>', 'Set build-time variables', collect)
+    .option('--target <string>', 'Set the target build stage to build')
+    .option('--no-cache', 'Do not use cache when building the image')
+    .option('--pull', 'Always attempt to pull a newer version of the image')
+    .option('--label <list>', 'Set metadata for an image', collect)
+    .option('-q, --quiet', 'Suppress the build output and print image ID on success')
+    .option('--rm <bool>', 'Remove intermediate containers after a successful build', 'true')
+    .option('--force-rm', 'Always remove intermediate containers')
+    .option('--iidfile <string>', 'Write the image ID to the file')
+    .option('--network <string>', 'Set the networking mode for the RUN instructions during build')
+    .argument('<path>')
+    .action(lazy(() => import('./commands/image/build.ts')));
   if (!top) {
     parent
       .command('inspect')

@@ -1,7 +1,7 @@
 // /containers/{name}/archive: `docker cp`. HEAD stats a path, GET reads it as a tar, PUT
 // extracts a tar into a directory. The stat travels in X-Docker-Container-Path-Stat: standard
 // base64 of moby's PathStat JSON, whose `mode` is a Go os.FileMode.
-import { finished, pipeline } from 'node:stream/promises';
+import { pipeline } from 'node:stream/promises';
 import type { Ctx, Router } from '../server.ts';
 import { boolParam } from '../server.ts';
 import { invalid } from '../../core/errors.ts';
@@ -56,8 +56,11 @@ export function archiveRoutes(r: Router, engine: Engine): void {
       if (!ctx.req.complete) aborted.abort();
     };
     ctx.req.once('close', onClose);
+    // The body through an iterator the extraction cannot close, so that it can be drained after a failure.
+    const body = ctx.req[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+    const input: AsyncIterable<Buffer> = { [Symbol.asyncIterator]: () => ({ next: () => body.next() }) };
     try {
-      await archive.putArchive(name, path, ctx.req, {
+      await archive.putArchive(name, path, input, {
         noOverwriteDirNonDir: boolParam(ctx.query, 'noOverwriteDirNonDir'),
         copyUIDGID: boolParam(ctx.query, 'copyUIDGID'),
         signal: aborted.signal,
@@ -65,9 +68,12 @@ export function archiveRoutes(r: Router, engine: Engine): void {
     } catch (e) {
       // Read the rest of the upload before answering: a client still writing its body (the
       // docker CLI) would otherwise see a broken pipe instead of the error.
-      if (!ctx.req.complete && !ctx.req.destroyed) {
-        ctx.req.resume();
-        await finished(ctx.req).catch(() => undefined);
+      try {
+        while ((await body.next()).done !== true) {
+          /* discarded */
+        }
+      } catch {
+        /* the client went away */
       }
       throw e;
     } finally {

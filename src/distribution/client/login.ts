@@ -33,6 +33,6 @@ export async function checkLogin(
 ): Promise<LoginResult> {
   const endpoint = transport.endpoint(registryOfServerAddress(serverAddress));
   const session = new RegistrySession({ transport, endpoint, auth, scopes: [], offlineToken: true, ...(o.tokens ? { tokens: o.tokens } : {}) });
-  await session.verify(o.signal);
+  await session.verify(o.signal, { login: true });
   return { identityToken: session.refreshToken ?? '' };
 }

@@ -284,17 +284,26 @@ export class RegistrySession {
   }
 
   /**
-   * Prove the credentials: `GET /v2/` with them. For login; the reply must be 200.
-   * Throws unauthorized with Docker's wording when the registry refuses them.
+   * Prove the credentials before any work: `GET /v2/` with them must answer 200. A login is
+   * refused with Docker's wording (`login attempt to … failed with status: 401 Unauthorized`).
    */
-  async verify(signal?: AbortSignal): Promise<void> {
+  async verify(signal?: AbortSignal, o: { readonly login?: boolean } = {}): Promise<void> {
     const state = await this.pinged(signal);
     const url = new URL('/v2/', state.base);
     if (state.challenge === undefined) return;
-    const reply = await this.request({ method: 'GET', path: '/v2/', ...(signal ? { signal } : {}) });
-    discard(reply);
-    if (reply.status !== 200) {
-      throw new RegistryResponseError(reply.status, [], `login attempt to ${url.href} failed with status: ${statusLine(reply.status)}`, reply.status === 401 ? 'unauthorized' : undefined);
+    if (state.challenge.scheme === 'basic' && this.o.auth?.username === undefined && !o.login) {
+      throw new RegistryResponseError(401, [], `Get "${url.href}": no basic auth credentials`, 'unauthorized');
     }
+    const reply = await this.request({ method: 'GET', path: '/v2/', ...(signal ? { signal } : {}) });
+    if (reply.status === 200) {
+      discard(reply);
+      return;
+    }
+    const body = await readReply(reply, 64 * 1024).catch(() => Buffer.alloc(0));
+    const kind = reply.status === 401 ? 'unauthorized' : undefined;
+    if (o.login) throw new RegistryResponseError(reply.status, [], `login attempt to ${url.href} failed with status: ${statusLine(reply.status)}`, kind);
+    const entries = parseErrorBody(body);
+    const detail = entries.length ? entries.map((e) => `${e.code.toLowerCase().replace(/_/g, ' ')}: ${e.message}`).join('; ') : `unauthorized: authentication required`;
+    throw new RegistryResponseError(reply.status, entries, `Get "${url.href}": ${detail}`, kind);
   }
 }
