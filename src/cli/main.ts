@@ -307,6 +307,18 @@ program
   .option('--type <string>', 'Return JSON for specified type')
   .argument('<name...>')
   .action(lazy(() => import('./commands/inspect.ts').then((m) => ({ default: m.inspectAny }))));
+const system = program.command('system').description('Manage berth');
+system
+  .command('df')
+  .description('Show berth disk usage')
+  .option('--format <string>', 'Format output using a custom template')
+  .action(lazy(() => import('./commands/system.ts').then((m) => ({ default: m.df }))));
+system
+  .command('info')
+  .description('Display system-wide information')
+  .option('-f, --format <string>', 'Format output using a custom template')
+  .action(lazy(() => import('./commands/system.ts').then((m) => ({ default: m.info }))));
+
 program
   .command('version')
   .description('Show the berth version information')

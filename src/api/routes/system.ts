@@ -3,6 +3,7 @@ import os from 'node:os';
 import type { Router } from '../server.ts';
 import { API_VERSION, ENGINE_VERSION, MIN_API_VERSION, sendJson } from '../server.ts';
 import type { Engine } from '../../engine/engine.ts';
+import { familiarString } from '../../core/reference.ts';
 
 export function systemRoutes(r: Router, engine: Engine): void {
   const ping = (ctx: Parameters<Parameters<Router['add']>[2]>[0]): void => {
@@ -36,6 +37,52 @@ export function systemRoutes(r: Router, engine: Engine): void {
       BuildTime: '',
     });
   });
+  r.add('GET', '/system/df', async (ctx) => {
+    const cs = engine.containers.store.list();
+    const images = engine.images.list();
+    let layersSize = 0;
+    const seen = new Set<string>();
+    for (const img of images) for (const l of img.layers) if (!seen.has(l.chainId)) {
+      seen.add(l.chainId);
+      layersSize += l.size;
+    }
+    const containers = [];
+    for (const c of cs) {
+      containers.push({
+        Id: c.id,
+        Names: [`/${c.name}`],
+        Image: c.config.image,
+        ImageID: c.config.imageId,
+        Command: [c.config.path, ...c.config.args].join(' '),
+        Created: Math.floor(Date.parse(c.created) / 1000),
+        State: c.state.status,
+        Status: c.state.status,
+        SizeRw: await engine.containers.sizeRw(c.id),
+        SizeRootFs: 0,
+        Labels: c.config.labels,
+        Mounts: [],
+      });
+    }
+    sendJson(ctx.res, 200, {
+      LayersSize: layersSize,
+      Images: images.map((img) => ({
+        Id: img.id,
+        ParentId: img.parent ?? '',
+        RepoTags: engine.images.tagsOf(img.id).map((t) => familiarString(t)),
+        RepoDigests: [],
+        Created: Math.floor(Date.parse(img.created) / 1000),
+        Size: img.size,
+        SharedSize: -1,
+        VirtualSize: img.size,
+        Labels: img.config.config?.Labels ?? {},
+        Containers: cs.filter((c) => c.config.imageId === img.id).length,
+      })),
+      Containers: containers,
+      Volumes: [],
+      BuildCache: [],
+    });
+  });
+
   r.add('GET', '/info', (ctx) => {
     const cs = engine.containers.store.list();
     const count = (s: string[]): number => cs.filter((c) => s.includes(c.state.status)).length;

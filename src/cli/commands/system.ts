@@ -56,3 +56,31 @@ export async function info(opts: Opts, _args: string[], g: GlobalOptions): Promi
   ];
   process.stdout.write(`${lines.join('\n')}\n`);
 }
+
+export async function df(opts: Opts, _args: string[], g: GlobalOptions): Promise<void> {
+  const client = await getClient(g);
+  const { humanSize } = await import('../format/units.ts');
+  const { formatRows } = await import('../format/table.ts');
+  const d = await client.call<{
+    LayersSize: number;
+    Images: { Id: string; Size: number; Containers: number; RepoTags: string[] }[];
+    Containers: { State: string; SizeRw: number }[];
+  }>('GET', '/system/df');
+  const activeImages = d.Images.filter((i) => i.Containers > 0);
+  const unusedImageSize = d.Images.filter((i) => i.Containers === 0).reduce((n, i) => n + i.Size, 0);
+  const running = d.Containers.filter((c) => c.State === 'running' || c.State === 'paused');
+  const cSize = d.Containers.reduce((n, c) => n + c.SizeRw, 0);
+  const cReclaim = d.Containers.filter((c) => !(c.State === 'running' || c.State === 'paused')).reduce((n, c) => n + c.SizeRw, 0);
+  const pct = (a: number, b: number): string => (b > 0 ? ` (${Math.round((a * 100) / b)}%)` : '');
+  const rows = [
+    { Type: 'Images', TotalCount: String(d.Images.length), Active: String(activeImages.length), Size: humanSize(d.LayersSize), Reclaimable: `${humanSize(unusedImageSize)}${pct(unusedImageSize, d.LayersSize)}` },
+    { Type: 'Containers', TotalCount: String(d.Containers.length), Active: String(running.length), Size: humanSize(cSize), Reclaimable: `${humanSize(cReclaim)}${pct(cReclaim, cSize)}` },
+    { Type: 'Local Volumes', TotalCount: '0', Active: '0', Size: '0B', Reclaimable: '0B' },
+    { Type: 'Build Cache', TotalCount: '0', Active: '0', Size: '0B', Reclaimable: '0B' },
+  ];
+  process.stdout.write(
+    formatRows(typeof opts.format === 'string' ? opts.format : undefined, 'table {{.Type}}\t{{.TotalCount}}\t{{.Active}}\t{{.Size}}\t{{.Reclaimable}}', rows, {
+      Type: 'TYPE', TotalCount: 'TOTAL', Active: 'ACTIVE', Size: 'SIZE', Reclaimable: 'RECLAIMABLE',
+    }),
+  );
+}
