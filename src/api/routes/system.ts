@@ -46,6 +46,8 @@ export function systemRoutes(r: Router, engine: Engine): void {
       seen.add(l.chainId);
       layersSize += l.size;
     }
+    const users = new Map<string, number>();
+    for (const img of images) for (const l of img.layers) users.set(l.chainId, (users.get(l.chainId) ?? 0) + 1);
     const containers = [];
     for (const c of cs) {
       containers.push({
@@ -72,7 +74,7 @@ export function systemRoutes(r: Router, engine: Engine): void {
         RepoDigests: [],
         Created: Math.floor(Date.parse(img.created) / 1000),
         Size: img.size,
-        SharedSize: -1,
+        SharedSize: img.layers.filter((l) => (users.get(l.chainId) ?? 0) > 1).reduce((n, l) => n + l.size, 0),
         VirtualSize: img.size,
         Labels: img.config.config?.Labels ?? {},
         Containers: cs.filter((c) => c.config.imageId === img.id).length,

@@ -63,11 +63,11 @@ export async function df(opts: Opts, _args: string[], g: GlobalOptions): Promise
   const { formatRows } = await import('../format/table.ts');
   const d = await client.call<{
     LayersSize: number;
-    Images: { Id: string; Size: number; Containers: number; RepoTags: string[] }[];
+    Images: { Id: string; Size: number; SharedSize: number; Containers: number; RepoTags: string[] }[];
     Containers: { State: string; SizeRw: number }[];
   }>('GET', '/system/df');
   const activeImages = d.Images.filter((i) => i.Containers > 0);
-  const unusedImageSize = d.Images.filter((i) => i.Containers === 0).reduce((n, i) => n + i.Size, 0);
+  const unusedImageSize = d.Images.filter((i) => i.Containers === 0).reduce((n, i) => n + i.Size - Math.max(0, i.SharedSize), 0);
   const running = d.Containers.filter((c) => c.State === 'running' || c.State === 'paused');
   const cSize = d.Containers.reduce((n, c) => n + c.SizeRw, 0);
   const cReclaim = d.Containers.filter((c) => !(c.State === 'running' || c.State === 'paused')).reduce((n, c) => n + c.SizeRw, 0);
