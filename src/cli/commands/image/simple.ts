@@ -27,24 +27,25 @@ export async function rmi(opts: Opts, args: string[], g: GlobalOptions): Promise
   if (failed) throw new ExitStatus(1);
 }
 
+/** `repo` and `tag` query parameters for a reference, as the docker CLI sends them. */
+function repoAndTag(target: string | undefined): { repo?: string; tag?: string } {
+  if (!target) return {};
+  const ref = parseReference(target);
+  return { repo: ref.domain === 'docker.io' ? familiarName(ref) : `${ref.domain}/${ref.path}`, ...(ref.tag ? { tag: ref.tag } : {}) };
+}
+
 export async function tag(_opts: Opts, args: string[], g: GlobalOptions): Promise<void> {
   const client = await getClient(g);
   const [src = '', target = ''] = args;
-  const ref = parseReference(target);
-  if (ref.digest) throw new ApiError(400, 'refusing to create a tag with a digest reference');
-  await client.status('POST', `/images/${src}/tag`, { query: { repo: `${ref.domain === 'docker.io' ? familiarName(ref) : `${ref.domain}/${ref.path}`}`, tag: ref.tag ?? 'latest' } });
+  if (parseReference(target).digest) throw new ApiError(400, 'refusing to create a tag with a digest reference');
+  const q = repoAndTag(target);
+  await client.status('POST', `/images/${src}/tag`, { query: { ...q, tag: q.tag ?? 'latest' } });
 }
 
 export async function importImage(opts: Opts, args: string[], g: GlobalOptions): Promise<void> {
   const client = await getClient(g);
   const [file = '', target] = args;
-  let repo: string | undefined;
-  let tg: string | undefined;
-  if (target) {
-    const ref = parseReference(target);
-    repo = ref.domain === 'docker.io' ? familiarName(ref) : `${ref.domain}/${ref.path}`;
-    tg = ref.tag;
-  }
+  const { repo, tag: tg } = repoAndTag(target);
   const body = file === '-' ? process.stdin : createReadStream(file);
   if (file !== '-') {
     await new Promise<void>((resolve, reject) => {
@@ -124,13 +125,7 @@ export async function prune(opts: Opts, _args: string[], g: GlobalOptions): Prom
 export async function commit(opts: Opts, args: string[], g: GlobalOptions): Promise<void> {
   const client = await getClient(g);
   const [container = '', target] = args;
-  let repo: string | undefined;
-  let tg: string | undefined;
-  if (target) {
-    const ref = parseReference(target);
-    repo = ref.domain === 'docker.io' ? familiarName(ref) : `${ref.domain}/${ref.path}`;
-    tg = ref.tag;
-  }
+  const { repo, tag: tg } = repoAndTag(target);
   const r = await client.call<{ Id: string }>('POST', '/commit', {
     query: {
       container,
