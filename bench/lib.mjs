@@ -589,6 +589,7 @@ export class Podman {
     for (const d of ['root', 'runroot', 'tmp']) mkdirSync(join(p.root, d), { recursive: true });
     // paths podman writes outside its roots
     removeIfNew('/var/lib/containers');
+    removeIfNew('/var/lib/containers/cache'); // podman's blob-info cache, whatever its --root
     removeIfNew('/run/containers');
     for (const h of cgroupHierarchies()) removeIfNew(join(h, 'libpod_parent')); // where conmon goes with cgroupfs
     onCleanup('remove podman containers', () => p.stop());

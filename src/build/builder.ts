@@ -5,6 +5,9 @@
 // RUN steps run in real containers (the backend); COPY/ADD/WORKDIR write into an overlay of the
 // parent image and commit the upper directory.
 import { createHash } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, posix } from 'node:path';
 import type { Digest } from '../core/digest.ts';
 import { EngineError, invalid } from '../core/errors.ts';
 import type { ImageRecord, ImageRunConfig } from '../images/types.ts';
@@ -20,8 +23,11 @@ import {
   type Dockerfile,
   type RunConfig,
   type StageState,
+  DockerfileError,
+  PROXY_ARGS,
 } from './dockerfile/index.ts';
 import { checksumSources, resolveCopySources } from './context/index.ts';
+import { download, type Downloaded } from './copy.ts';
 import { familiarString, parseReference } from '../core/reference.ts';
 
 export type BuildEvent =
@@ -59,7 +65,7 @@ export interface BuildBackend {
   /** Mount an image read-only for `fn` (COPY --from). */
   withImage<T>(image: ImageRecord | undefined, fn: (rootfs: string) => Promise<T>): Promise<T>;
   /** Copy the resolved sources of a COPY/ADD step from `srcRoot` into `rootfs`. */
-  copyInto(o: { step: CopyStep; srcRoot: string; sources: readonly { path: string; abs: string }[]; rootfs: string; signal: AbortSignal }): Promise<void>;
+  copyInto(o: { step: CopyStep; srcRoot: string; sources: readonly { path: string; abs: string }[]; downloads: readonly Downloaded[]; rootfs: string; signal: AbortSignal }): Promise<void>;
   cacheGet(key: string): ImageRecord | undefined;
   cachePut(key: string, image: ImageRecord): Promise<void>;
   tag(image: ImageRecord, ref: string): Promise<void>;
@@ -88,6 +94,35 @@ export class BuildError extends EngineError {
   }
 }
 
+/** Run a parse/evaluate call; a Dockerfile error gets the file and line it is about in front. */
+function located<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (e) {
+    if (e instanceof DockerfileError && e.location) throw new BuildError(`${e.location.file}:${e.location.startLine}: ${e.message}`, 1);
+    throw e;
+  }
+}
+
+/**
+ * A COPY/ADD source from the context must stay inside it: `../x` (or `/../x`, `a/../../x`) is
+ * refused as the classic builder refuses it, rather than quietly taken as `x`.
+ */
+function checkInContext(keyword: string, source: string): void {
+  const rel = posix.normalize(source.replace(/^\/+/, '') || '.');
+  if (rel === '..' || rel.startsWith('../')) throw new BuildError(`${keyword} failed: forbidden path outside the build context: ${source} ()`, 1);
+}
+
+/** A COPY/ADD failure reads as the classic builder's: "COPY failed: <why>". */
+async function copyFailed<T>(keyword: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    if (e instanceof EngineError && !(e instanceof BuildError) && !(e instanceof DockerfileError)) throw new BuildError(`${keyword} failed: ${e.message}`, 1);
+    throw e;
+  }
+}
+
 const short = (id: string): string => id.replace(/^sha256:/, '').slice(0, 12);
 
 function cacheKeyOf(parent: ImageRecord | undefined, key: string): string {
@@ -104,16 +139,21 @@ function toImageConfig(c: RunConfig): ImageRunConfig {
 
 export async function build(backend: BuildBackend, o: BuildOptions): Promise<ImageRecord> {
   const out = (text: string): void => o.emit({ kind: 'stream', text });
-  let df: Dockerfile;
-  df = parseDockerfile(o.dockerfileText, {
-    file: o.dockerfileName ?? 'Dockerfile',
-    buildArgs: { ...o.buildArgs },
-    ...(o.target ? { target: o.target } : {}),
-    labels: { ...o.labels },
-  });
+  const df = located(() =>
+    parseDockerfile(o.dockerfileText, {
+      file: o.dockerfileName ?? 'Dockerfile',
+      buildArgs: { ...o.buildArgs },
+      ...(o.target ? { target: o.target } : {}),
+      labels: { ...o.labels },
+    }),
+  );
   const stages = df.requiredStages;
   const total = countSteps(df, stages);
   let step = 0;
+  // the global ARGs are steps of their own (evaluated while parsing), as the classic builder prints them
+  for (const arg of df.metaArgs) out(`Step ${++step}/${total} : ${arg.original}\n`);
+  // build args some ARG declared (for the classic builder's "were not consumed" warning)
+  const consumed = new Set<string>(df.metaArgs.flatMap((a) => a.args.map((x) => x.key)));
   const stageImages = new Map<number, ImageRecord | undefined>();
   let image: ImageRecord | undefined;
   for (const idx of stages) {
@@ -132,43 +172,59 @@ export async function build(backend: BuildBackend, o: BuildOptions): Promise<Ima
     const begun = beginStage(df, idx, toRunConfig(image?.config.config));
     let state: StageState = begun.state;
     // ONBUILD triggers of the base run first
-    const instructions = [...begun.triggers.map((t) => parseTrigger(t, { stages: df.stages, index: idx })), ...stage.instructions];
+    const instructions = [...located(() => begun.triggers.map((t) => parseTrigger(t, { stages: df.stages, index: idx }))), ...stage.instructions];
     if (begun.triggers.length) out(`# Executing ${begun.triggers.length} build trigger${begun.triggers.length > 1 ? 's' : ''}\n`);
     for (const [n, instr] of instructions.entries()) {
       o.signal.throwIfAborted();
       const isTrigger = n < begun.triggers.length;
       if (!isTrigger) out(`Step ${++step}/${total} : ${instr.original}\n`);
-      const ev = evaluateInstruction(state, instr);
+      const ev = located(() => evaluateInstruction(state, instr));
+      if (instr.keyword === 'ARG') for (const a of instr.args) consumed.add(a.key);
       for (const note of ev.notes) out(`${note}\n`);
       const config = toImageConfig(ev.state.config);
       const author = ev.state.author;
-      let key: string;
-      let createdBy: string;
-      let copySources: { srcRoot: string; sources: { path: string; abs: string }[]; release?: () => Promise<void> } | undefined;
+      let key = '';
+      let createdBy = '';
+      let copySources: { srcRoot: string; sources: { path: string; abs: string }[]; downloads: Downloaded[] } | undefined;
+      const cleanups: (() => Promise<void>)[] = [];
+      try {
       if (ev.kind === 'copy') {
         const c = ev.copy;
-        if (c.from.kind === 'context') {
-          const sources = c.sources.filter((s) => s.kind === 'path').map((s) => (s as { path: string }).path);
-          const resolved = sources.length ? resolveCopySources(o.contextDir, sources) : [];
-          const sum = await checksumSources(resolved, c.preserveOwnership ? {} : { owner: { uid: 0, gid: 0 } });
-          const urls = c.sources.filter((s) => s.kind === 'url').map((s) => (s as { url: string }).url);
-          const label = urls.length && !resolved.length ? urls.join(' ') : sum.label;
-          ({ createdBy, cacheKey: key } = copyStepKeys(ev, label));
-          copySources = { srcRoot: o.contextDir, sources: resolved };
-        } else {
-          const srcImage = c.from.kind === 'stage' ? stageImages.get(c.from.index) : backend.findImage(c.from.ref);
-          if (c.from.kind === 'image' && !srcImage) throw new BuildError(`invalid from flag value ${c.from.ref}: the image is not present locally`, 1);
-          // checksum the sources inside the source image (mounted for the duration of this step)
-          const res = await backend.withImage(srcImage, async (root) => {
-            const sources = c.sources.map((s) => (s.kind === 'path' ? s.path : s.url));
-            const resolved = resolveCopySources(root, sources);
-            const sum = await checksumSources(resolved, c.preserveOwnership ? {} : { owner: { uid: 0, gid: 0 } });
-            return { label: sum.label };
-          });
-          ({ createdBy, cacheKey: key } = copyStepKeys(ev, `${res.label}`));
-          key = `${key}\nfrom=${srcImage?.id ?? 'scratch'}`;
-          copySources = { srcRoot: '', sources: [] };
-        }
+        const owner = c.preserveOwnership ? {} : { owner: { uid: 0, gid: 0 } };
+        await copyFailed(c.keyword, async () => {
+          if (c.from.kind === 'context') {
+            const sources = c.sources.filter((s) => s.kind === 'path').map((s) => (s as { path: string }).path);
+            for (const src of sources) checkInContext(c.keyword, src);
+            const resolved = sources.length ? resolveCopySources(o.contextDir, sources) : [];
+            // URLs are downloaded before the cache is consulted: their content is part of the
+            // key, so a changed remote file invalidates the step (as the classic builder does)
+            const urls = c.sources.filter((s) => s.kind === 'url').map((s) => (s as { url: string }).url);
+            let downloads: Downloaded[] = [];
+            if (urls.length) {
+              const dir = await mkdtemp(join(tmpdir(), 'berth-add-'));
+              cleanups.push(() => rm(dir, { recursive: true, force: true }));
+              downloads = [];
+              for (const [i, url] of urls.entries()) downloads.push(await download(url, join(dir, String(i)), o.signal));
+            }
+            const all = [...resolved, ...downloads.map((d) => ({ path: d.name, abs: d.file }))];
+            const label = (await checksumSources(all, owner)).label;
+            ({ createdBy, cacheKey: key } = copyStepKeys(ev, label));
+            copySources = { srcRoot: o.contextDir, sources: resolved, downloads };
+          } else {
+            const srcImage = c.from.kind === 'stage' ? stageImages.get(c.from.index) : backend.findImage(c.from.ref);
+            if (c.from.kind === 'image' && !srcImage) throw new BuildError(`invalid from flag value ${c.from.ref}: the image is not present locally`, 1);
+            // checksum the sources inside the source image (mounted for the duration of this step)
+            const res = await backend.withImage(srcImage, async (root) => {
+              const sources = c.sources.map((s) => (s.kind === 'path' ? s.path : s.url));
+              const resolved = resolveCopySources(root, sources);
+              const sum = await checksumSources(resolved, owner);
+              return { label: sum.label };
+            });
+            ({ createdBy, cacheKey: key } = copyStepKeys(ev, `${res.label}`));
+            key = `${key}\nfrom=${srcImage?.id ?? 'scratch'}`;
+            copySources = { srcRoot: '', sources: [], downloads: [] };
+          }
+        });
       } else {
         createdBy = ev.createdBy;
         key = ev.cacheKey;
@@ -226,17 +282,17 @@ export async function build(backend: BuildBackend, o: BuildOptions): Promise<Ima
         }
         case 'copy': {
           const c = ev.copy;
-          next = await backend.change(image, config, h, async (rootfs) => {
+          next = await copyFailed(c.keyword, () => backend.change(image, config, h, async (rootfs) => {
             if (c.from.kind === 'context') {
-              await backend.copyInto({ step: ev, srcRoot: copySources?.srcRoot ?? o.contextDir, sources: copySources?.sources ?? [], rootfs, signal: o.signal });
+              await backend.copyInto({ step: ev, srcRoot: copySources?.srcRoot ?? o.contextDir, sources: copySources?.sources ?? [], downloads: copySources?.downloads ?? [], rootfs, signal: o.signal });
               return;
             }
             const srcImage = c.from.kind === 'stage' ? stageImages.get(c.from.index) : backend.findImage(c.from.ref);
             await backend.withImage(srcImage, async (root) => {
               const resolved = resolveCopySources(root, c.sources.map((s) => (s.kind === 'path' ? s.path : s.url)));
-              await backend.copyInto({ step: ev, srcRoot: root, sources: resolved, rootfs, signal: o.signal });
+              await backend.copyInto({ step: ev, srcRoot: root, sources: resolved, downloads: [], rootfs, signal: o.signal });
             });
-          }, o.signal);
+          }, o.signal));
           break;
         }
       }
@@ -244,11 +300,16 @@ export async function build(backend: BuildBackend, o: BuildOptions): Promise<Ima
       image = next;
       state = ev.state;
       out(` ---> ${short(image.id)}\n`);
+      } finally {
+        for (const f of cleanups) await f().catch(() => undefined);
+      }
     }
     if (!image) image = await backend.commitConfig(undefined, toImageConfig(state.config), { createdBy: '' });
     stageImages.set(idx, image);
   }
   if (!image) throw invalid('no image was built');
+  const unused = Object.keys(o.buildArgs).filter((k) => !consumed.has(k) && !PROXY_ARGS.has(k)).sort();
+  if (unused.length) out(`[Warning] One or more build-args [${unused.join(' ')}] were not consumed\n`);
   o.emit({ kind: 'result', id: image.id });
   out(`Successfully built ${short(image.id)}\n`);
   for (const t of o.tags) {

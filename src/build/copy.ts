@@ -25,10 +25,73 @@ async function isDir(p: string): Promise<boolean> {
   }
 }
 
-async function ensureDirIn(rootfs: string, path: string): Promise<string> {
-  const host = await resolveInRoot(rootfs, path);
-  await mkdir(host, { recursive: true, mode: 0o755 });
-  return host;
+/**
+ * Create the directory `path` in the root and its missing parents (0755). Directories created
+ * here get `owner` when the copy has --chown, as the classic builder's MkdirAllAndChownNew does;
+ * ones that exist are left alone.
+ */
+async function ensureDirIn(rootfs: string, path: string, owner?: Owner): Promise<string> {
+  const parts = posix.normalize(`/${path}`).split('/').filter(Boolean);
+  let cur = '/';
+  for (const part of parts) {
+    cur = posix.join(cur, part);
+    const host = await resolveInRoot(rootfs, cur);
+    try {
+      const st = await lstat(host);
+      if (st.isDirectory()) continue;
+      throw invalid(`cannot copy to ${path}: ${cur} is not a directory`);
+    } catch (e) {
+      if (errnoOf(e) !== 'ENOENT') throw e;
+    }
+    await mkdir(host, { mode: 0o755 });
+    await chmod(host, 0o755);
+    if (owner) await lchown(host, owner.uid, owner.gid);
+  }
+  return resolveInRoot(rootfs, path);
+}
+
+/** A file ADD downloaded from a URL (before the step, so that its content can key the cache). */
+export interface Downloaded {
+  readonly url: string;
+  /** Where it was saved on the host. */
+  readonly file: string;
+  /** Its name in the image: the URL path's last component (or Content-Disposition's filename). */
+  readonly name: string;
+  /** Last-Modified, when the server sent one: the file's mtime. */
+  readonly mtime?: Date;
+}
+
+function filenameOf(url: string, disposition: string | null): string {
+  let name = posix.basename(new URL(url).pathname);
+  if ((name === '' || name === '/' || name === '.') && disposition) {
+    const m = /filename\*?=(?:UTF-8'')?"?([^";]+)"?/i.exec(disposition);
+    if (m?.[1]) name = posix.basename(decodeURIComponent(m[1]));
+  }
+  if (name === '' || name === '/' || name === '.') throw invalid(`cannot determine filename from url: ${url}`);
+  return name;
+}
+
+/** Download `url` into the directory `dir` (created), as ADD does: mode 0600, Last-Modified as mtime. */
+export async function download(url: string, dir: string, signal: AbortSignal): Promise<Downloaded> {
+  let res: Response;
+  try {
+    res = await fetch(url, { signal, redirect: 'follow' });
+  } catch (e) {
+    signal.throwIfAborted();
+    throw invalid(`failed to download ${url}: ${(e as Error).cause instanceof Error ? ((e as Error).cause as Error).message : (e as Error).message}`);
+  }
+  if (!res.ok || !res.body) {
+    await res.body?.cancel().catch(() => undefined);
+    throw invalid(`failed to GET ${url} with status ${res.status} ${res.statusText}`);
+  }
+  const name = filenameOf(res.url || url, res.headers.get('content-disposition'));
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const file = join(dir, 'download');
+  await pipeline(Readable.fromWeb(res.body as import('node:stream/web').ReadableStream), createWriteStream(file, { mode: 0o600 }), { signal });
+  await chmod(file, 0o600);
+  const lm = res.headers.get('last-modified');
+  const mtime = lm ? new Date(lm) : undefined;
+  return { url, file, name, ...(mtime && !Number.isNaN(mtime.getTime()) ? { mtime } : {}) };
 }
 
 async function isArchive(file: string): Promise<boolean> {
@@ -85,17 +148,19 @@ async function copyEntry(rootfs: string, src: string, dest: string, owner: Owner
   await lutimes(host, st.atime, st.mtime);
 }
 
-export async function copyInto(o: { step: CopyStep; sources: readonly { path: string; abs: string }[]; rootfs: string; signal: AbortSignal }): Promise<void> {
+export async function copyInto(o: { step: CopyStep; sources: readonly { path: string; abs: string }[]; downloads?: readonly Downloaded[]; rootfs: string; signal: AbortSignal }): Promise<void> {
   const c = o.step.copy;
   const owner: Owner | undefined = c.chown !== undefined ? await resolveUser(o.rootfs, c.chown).then((u) => ({ uid: u.uid, gid: u.gid })) : c.preserveOwnership ? undefined : { uid: 0, gid: 0 };
-  const urls = c.sources.filter((s) => s.kind === 'url').map((s) => (s as { url: string }).url);
-  const count = o.sources.length + urls.length + c.inline.length;
+  // only --chown changes the owner of the directories the copy creates
+  const dirOwner = c.chown !== undefined ? owner : undefined;
+  const downloads = o.downloads ?? [];
+  const count = o.sources.length + downloads.length + c.inline.length;
   const destPath = c.dest.replace(/\/+$/, '') || '/';
   const destHost = await resolveInRoot(o.rootfs, destPath);
   const destIsDir = c.destIsDir || count > 1 || (await isDir(destHost));
   if (count > 1 && !c.destIsDir) throw invalid(`When using ${c.keyword} with more than one source file, the destination must be a directory and end with a /`);
-  if (destIsDir) await ensureDirIn(o.rootfs, destPath);
-  else await ensureDirIn(o.rootfs, posix.dirname(destPath));
+  if (destIsDir) await ensureDirIn(o.rootfs, destPath, dirOwner);
+  else await ensureDirIn(o.rootfs, posix.dirname(destPath), dirOwner);
   const target = (name: string): string => (destIsDir ? posix.join(destPath, name) : destPath);
 
   for (const f of c.inline) {
@@ -109,26 +174,29 @@ export async function copyInto(o: { step: CopyStep; sources: readonly { path: st
     const st = await lstat(src.abs);
     if (st.isDirectory()) {
       // a directory source copies its contents into the destination
-      const dir = await ensureDirIn(o.rootfs, destPath);
-      void dir;
+      await ensureDirIn(o.rootfs, destPath, dirOwner);
       for (const name of (await readdir(src.abs)).sort()) await copyEntry(o.rootfs, join(src.abs, name), posix.join(destPath, name), owner, c.chmod, o.signal);
       continue;
     }
     if (c.keyword === 'ADD' && c.unpack && st.isFile() && (await isArchive(src.abs))) {
-      const dir = await ensureDirIn(o.rootfs, destIsDir ? destPath : destPath);
+      // a local archive is unpacked into the destination directory (as written, slash or not)
+      const dir = await ensureDirIn(o.rootfs, destPath, dirOwner);
       await extractLayer(createReadStream(src.abs), dir, { signal: o.signal });
       continue;
     }
     await copyEntry(o.rootfs, src.abs, target(basename(src.path)), owner, c.chmod, o.signal);
   }
-  for (const url of urls) {
-    const res = await fetch(url, { signal: o.signal });
-    if (!res.ok || !res.body) throw invalid(`failed to download ${url}: ${res.status} ${res.statusText}`);
-    const name = basename(new URL(url).pathname) || 'index.html';
-    const host = await resolveInRoot(o.rootfs, target(name), { followFinal: false });
-    await rm(host, { force: true });
-    await pipeline(Readable.fromWeb(res.body as import('node:stream/web').ReadableStream), createWriteStream(host, { mode: 0o600 }));
+  for (const d of downloads) {
+    const host = await resolveInRoot(o.rootfs, target(d.name), { followFinal: false });
+    try {
+      if ((await lstat(host)).isDirectory()) await rm(host, { recursive: true, force: true });
+      else await rm(host, { force: true });
+    } catch (e) {
+      if (errnoOf(e) !== 'ENOENT') throw e;
+    }
+    await copyFile(d.file, host);
     await chmod(host, c.chmod ?? 0o600);
     await lchown(host, owner?.uid ?? 0, owner?.gid ?? 0);
+    if (d.mtime) await lutimes(host, d.mtime, d.mtime);
   }
 }

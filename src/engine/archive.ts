@@ -177,7 +177,6 @@ function absolutePath(path: string): string {
 
 const O_PATH = 0o10000000; // Linux; not in Node's fs.constants
 const DIR_FLAGS = constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW;
-const READ_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
 const CREATE_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
 const MAX_LINKS = 255;
 
@@ -379,6 +378,19 @@ async function openLocatedDir(loc: Location, what: string): Promise<OpenDir> {
   }
 }
 
+/**
+ * chmod(2) follows symlinks and there is no lchmod: go through an O_PATH descriptor of the
+ * node, whose /proc/self/fd link names that very inode; a symlink is left alone.
+ */
+async function chmodNoFollow(host: string, mode: number): Promise<void> {
+  const fh = await open(host, O_PATH | constants.O_NOFOLLOW);
+  try {
+    if (!(await fh.stat()).isSymbolicLink()) await chmod(at(fh.fd), mode);
+  } finally {
+    await fh.close();
+  }
+}
+
 /** Remove `name` of directory `dirFd` and everything under it, never following a symlink. */
 async function removeTree(dirFd: number, name: string): Promise<void> {
   const host = at(dirFd, name);
@@ -482,20 +494,37 @@ async function* tarEntries(dirFd: number, name: string, tarName: string, path: s
     return;
   }
   if (!st.isFile()) return;
-  let fh: FileHandle;
+  const fh = await openRegular(host, st.ino);
+  if (fh === undefined) return;
   try {
-    fh = await open(host, READ_FLAGS);
-  } catch {
-    return;
-  }
-  try {
-    const now = await fh.stat();
-    if (!now.isFile() || now.ino !== st.ino) return;
     const xattrs = securityCapability(host);
     yield encodeHeader({ ...base, type: 'file', size: st.size, ...(xattrs ? { xattrs } : {}) });
     yield* fileBody(fh, st.size);
   } finally {
     await fh.close();
+  }
+}
+
+/**
+ * Open the regular file `host` for reading, or undefined if it is no longer the inode `ino`.
+ * An O_PATH descriptor is checked first: a device node swapped in meanwhile is never opened
+ * (opening one runs its driver).
+ */
+async function openRegular(host: string, ino: number): Promise<FileHandle | undefined> {
+  let path: FileHandle;
+  try {
+    path = await open(host, O_PATH | constants.O_NOFOLLOW);
+  } catch {
+    return undefined;
+  }
+  try {
+    const st = await path.stat();
+    if (!st.isFile() || st.ino !== ino) return undefined;
+    return await open(at(path.fd), constants.O_RDONLY);
+  } catch {
+    return undefined;
+  } finally {
+    await path.close();
   }
 }
 
@@ -675,6 +704,8 @@ class Extractor {
           await target.dir.close();
         }
         await lchown(host, uid, gid);
+        // chown cleared setuid/setgid of the shared inode: give it its mode back
+        await chmodNoFollow(host, h.mode);
         return;
       }
       case 'char':
@@ -684,14 +715,7 @@ class Extractor {
         libc.mknod(host, type | (h.mode & 0o7777), libc.makedev(h.devmajor, h.devminor));
         await lchown(host, uid, gid);
         this.xattrs(host, h.xattrs);
-        // chmod follows symlinks: do it through an O_PATH descriptor of the node just made
-        const fh = await open(host, O_PATH | constants.O_NOFOLLOW);
-        try {
-          const st = await fh.stat();
-          if (!st.isSymbolicLink()) await chmod(at(fh.fd), h.mode);
-        } finally {
-          await fh.close();
-        }
+        await chmodNoFollow(host, h.mode);
         await lutimes(host, atime, mtime);
         return;
       }
@@ -763,6 +787,7 @@ async function* chunksOf(input: AsyncIterable<Uint8Array>): AsyncGenerator<Buffe
 
 export class ContainerArchive {
   private readonly views = new Map<string, SharedView>();
+  private readonly unmounting = new Map<string, Promise<void>>();
   private readonly swept = new Set<string>();
 
   constructor(
@@ -797,16 +822,25 @@ export class ContainerArchive {
       const name = baseName(absPath);
       const stat = toPathStat(name, big, linkTarget);
       const owned = root;
+      let closed = false;
+      const close = async (): Promise<void> => {
+        if (closed) return;
+        closed = true;
+        await loc.dir.close().catch(() => undefined);
+        await owned.close().catch(() => undefined);
+        await view.release();
+      };
       const gen = async function* (): AsyncGenerator<Buffer> {
         try {
           const walk: TarWalk = { links: new Map(), mounts };
           if (loc.name === '') yield* tarEntries(loc.dir.fh.fd, '', name, loc.path, st, walk, loc.dir.fh);
           else yield* tarEntries(loc.dir.fh.fd, loc.name, name, loc.path, st, walk);
+          // released before the end-of-archive blocks: a client that stops reading there
+          // finds the container's view gone already
+          await close();
           yield END_OF_ARCHIVE;
         } finally {
-          await loc.dir.close().catch(() => undefined);
-          await owned.close().catch(() => undefined);
-          await view.release();
+          await close();
         }
       };
       return { stat, tar: Readable.from(gen(), { objectMode: false }) };
@@ -938,7 +972,9 @@ export class ContainerArchive {
     let shared = this.views.get(rec.id);
     if (shared === undefined) {
       const base = join(dir, `${VIEW_PREFIX}${randomBytes(4).toString('hex')}`);
-      const created: SharedView = { base, ready: this.mountView(rec, dir, base), refs: 0 };
+      // one overlay on the upper directory at a time: wait for the last view to be gone
+      const previous = this.unmounting.get(rec.id) ?? Promise.resolve();
+      const created: SharedView = { base, ready: previous.then(() => this.mountView(rec, dir, base)), refs: 0 };
       this.views.set(rec.id, created);
       created.ready.catch(() => {
         if (this.views.get(rec.id) === created) this.views.delete(rec.id);
@@ -961,7 +997,10 @@ export class ContainerArchive {
         released = true;
         if (--view.refs > 0) return;
         if (this.views.get(rec.id) === view) this.views.delete(rec.id);
-        await this.unmountView(view.base);
+        const gone = this.unmountView(view.base);
+        this.unmounting.set(rec.id, gone);
+        await gone;
+        if (this.unmounting.get(rec.id) === gone) this.unmounting.delete(rec.id);
       },
     };
   }

@@ -1,13 +1,51 @@
 // The builder's backend: RUN steps in real containers, COPY/ADD/WORKDIR in an overlay of the
 // parent image, each step committed as an image; the build cache as files under the data root.
 import { randomBytes } from 'node:crypto';
-import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import type { Stats } from 'node:fs';
+import { lstat, mkdir, readdir, readFile, rm } from 'node:fs/promises';
+import { join, posix } from 'node:path';
+import { errnoOf } from '../core/errors.ts';
+import * as libc from '../sys/libc.ts';
 import type { BuildBackend } from '../build/builder.ts';
 import { copyInto } from '../build/copy.ts';
 import { addChildImage, addLayer } from '../images/commit.ts';
 import { ensureDir, writeFileAtomic } from '../util/fs.ts';
 import type { Engine } from './engine.ts';
+
+/**
+ * The classic builder runs a RUN step with the image's VOLUMEs mounted, so whatever the step
+ * writes below a declared volume is lost with it ("changes to the volume after it has been
+ * declared are discarded"). berth's RUN containers write there into their upper directory:
+ * empty each volume's directory in the upper dir (changes, whiteouts, an opaque marker) so that
+ * only the mount point itself can reach the layer.
+ */
+async function discardVolumeChanges(upper: string, volumes: readonly string[]): Promise<void> {
+  for (const v of volumes) {
+    const parts = posix.normalize(`/${v}`).split('/').filter(Boolean);
+    if (parts.length === 0) continue;
+    let p = upper;
+    let st: Stats | undefined;
+    let depth = 0;
+    for (const part of parts) {
+      p = join(p, part);
+      depth++;
+      st = await lstat(p).catch(() => undefined);
+      if (!st?.isDirectory()) break;
+    }
+    if (!st) continue; // the step did not touch it
+    if (!st.isDirectory()) {
+      // the mount point itself deleted (a whiteout) or replaced: impossible with a volume mounted there
+      if (depth === parts.length) await rm(p, { force: true, recursive: true });
+      continue;
+    }
+    for (const name of await readdir(p)) await rm(join(p, name), { recursive: true, force: true });
+    try {
+      libc.lremovexattr(p, 'trusted.overlay.opaque');
+    } catch (e) {
+      if (errnoOf(e) !== 'ENODATA' && errnoOf(e) !== 'ENOTSUP') throw e;
+    }
+  }
+}
 
 export async function openBuildBackend(engine: Engine): Promise<BuildBackend> {
   const root = join(engine.paths.dataRoot, 'builder');
@@ -79,26 +117,34 @@ export async function openBuildBackend(engine: Engine): Promise<BuildBackend> {
           raw: {},
         },
       });
-      o.onContainer(id);
-      let done!: () => void;
-      const closed = new Promise<void>((r) => (done = r));
-      const handle = await cs.attach(id, { wantsStdin: false, output: (_s, d) => o.onOutput(d), closed: () => done() });
+      // from here on the container is ours to remove if the build is interrupted: listen first,
+      // then look, so an abort that came while the container was being created is not missed
       const onAbort = (): void => void cs.kill(id, 'KILL').catch(() => undefined);
       o.signal.addEventListener('abort', onAbort);
+      let handle: { detach(): void } | undefined;
       try {
+        o.signal.throwIfAborted();
+        o.onContainer(id);
+        let done!: () => void;
+        const closed = new Promise<void>((r) => (done = r));
+        handle = await cs.attach(id, { wantsStdin: false, output: (_s, d) => o.onOutput(d), closed: () => done() });
+        o.signal.throwIfAborted();
         const waiting = cs.wait(id, 'next-exit');
+        waiting.catch(() => undefined); // awaited below; never an unhandled rejection if start fails
         await cs.start(id);
+        if (o.signal.aborted) onAbort();
         const { code } = await waiting;
         await Promise.race([closed, new Promise((r) => setTimeout(r, 2000))]);
         handle.detach();
         o.signal.throwIfAborted();
         if (code !== 0) return { exitCode: code, containerId: id };
+        await discardVolumeChanges(join(cs.store.dirOf(id), 'upper'), Object.keys(o.config.Volumes ?? {}));
         const layer = await addLayer(deps, o.parent.layers, engine.snapshots.diffLayer(join(cs.store.dirOf(id), 'upper')), o.signal);
         const image = await addChildImage({ images: engine.images }, o.parent, o.config, layer, o.history);
         return { exitCode: 0, image, containerId: id };
       } finally {
         o.signal.removeEventListener('abort', onAbort);
-        handle.detach();
+        handle?.detach();
         if (o.removeContainer || o.signal.aborted) await cs.remove(id, { force: true }).catch(() => undefined);
       }
     },

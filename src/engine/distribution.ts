@@ -128,7 +128,8 @@ function pullStore(engine: Engine): PullStore {
       const tar = o.onBytes ? blob.pipe(counting(o.onBytes)) : blob;
       blob.on('error', (e) => tar.destroy(e));
       try {
-        const applied = await engine.snapshots.applyLayer(tar, { ...(parentChainId ? { parentChainId } : {}), diffId, ...(o.signal ? { signal: o.signal } : {}) });
+        const applied = await engine.snapshots.applyLayer(tar, { ...(parentChainId ? { parentChainId } : {}), ...(o.signal ? { signal: o.signal } : {}) });
+        if (applied.diffId !== diffId) throw invalid(`layer diff ID mismatch: expected ${diffId}, got ${applied.diffId}`, 'diff-id-mismatch');
         return { chainId: applied.chainId, size: applied.size };
       } finally {
         blob.destroy();
@@ -214,7 +215,7 @@ export async function pullImage(engine: Engine, ref: string, o: PullImageOptions
       throw pullError(e, one);
     }
     let image: ImageRecord;
-    if (pulled.layers === undefined) {
+    if (pulled.layers === undefined || pulled.config === undefined) {
       image = engine.images.resolve(pulled.configDigest);
     } else {
       let config: ImageConfig;

@@ -142,7 +142,14 @@ describe('docker logs', () => {
     const r = dk(['logs', 'lg']);
     assert.equal(ok(r), 'o1\no2\n');
     assert.equal(r.stderr, 'e1\n');
-    assert.equal(ok(dk(['logs', '--tail', '1', 'lg'])), 'o2\n');
+  });
+
+  test('logs --tail N and -t', (t) => {
+    t.after(() => cleanup(d, 'lg-tail'));
+    ok(dk(['run', '--name', 'lg-tail', 'busybox', 'sh', '-c', 'for i in 1 2 3 4 5; do echo l$i; done']));
+    assert.equal(ok(dk(['logs', '--tail', '2', 'lg-tail'])), 'l4\nl5\n');
+    assert.equal(ok(dk(['logs', '--tail', '0', 'lg-tail'])), '');
+    assert.match(ok(dk(['logs', '-t', '--tail', '1', 'lg-tail'])), /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z l5\n$/);
   });
 
   test('logs -f follows new output and ends when the container exits', async (t) => {
@@ -310,10 +317,14 @@ describe('docker stop / kill / wait / pause / rename / top', () => {
     ok(dk(['create', '--name', 'rn-old', 'busybox', 'true']));
   });
 
-  test('top lists the container processes', (t) => {
+  test('top lists the container processes', async (t) => {
     t.after(() => cleanup(d, 'tp'));
     ok(dk(['run', '-d', '--name', 'tp', 'busybox', 'sh', '-c', 'sleep 1000 & wait']));
-    const out = ok(dk(['top', 'tp']));
+    // the shell forks sleep right after start: wait until top can see it
+    const out = await until(() => {
+      const o = ok(dk(['top', 'tp']));
+      return /\ssleep 1000\n/.test(o) ? o : '';
+    }, 'sleep 1000 in top');
     const lines = out.trimEnd().split('\n');
     assert.match(lines[0] ?? '', /^UID\s+PID\s+PPID\s+C\s+STIME\s+TTY\s+TIME\s+CMD$/);
     assert.ok(lines.some((l) => /\ssh -c sleep 1000 & wait$/.test(l)), out);

@@ -6,7 +6,8 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chownSync, createReadStream, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, createReadStream, existsSync, linkSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import type { Stats } from 'node:fs';
 import http from 'node:http';
 import type { Server } from 'node:http';
 import { join } from 'node:path';
@@ -362,6 +363,29 @@ for (const client of ['berth', 'docker'] as const) {
       assert.equal(`${statSync(join(dir, 'z')).uid}:${statSync(join(dir, 'z')).gid}`, '0:0');
     });
 
+    test('modes (setuid, setgid), hardlinks, symlinks and mtimes survive the trip both ways', async () => {
+      const m = join(dir, 'modes');
+      mkdirSync(join(m, 'g'), { recursive: true });
+      writeFileSync(join(m, 'suid'), 'x\n');
+      chmodSync(join(m, 'suid'), 0o4751);
+      linkSync(join(m, 'suid'), join(m, 'suid-hard'));
+      chmodSync(join(m, 'g'), 0o2750);
+      symlinkSync('suid', join(m, 'ln'));
+      utimesSync(join(m, 'suid'), 1577872800, 1577872800);
+      ok(await cp(client, ['modes', `${c}:/`], { cwd: dir }));
+      assert.equal(
+        await sh(c, 'cd /modes && stat -c "%n %a %h %Y" suid suid-hard g && readlink ln'),
+        'suid 4751 2 1577872800\nsuid-hard 4751 2 1577872800\ng 2750 2 ' + String(Math.floor(statSync(join(m, 'g')).mtimeMs / 1000)) + '\nsuid\n',
+      );
+      ok(await cp(client, [`${c}:/modes`, join(dir, 'modes-back')]));
+      const back = (p: string): Stats => statSync(join(dir, 'modes-back', p));
+      assert.equal(back('suid').mode & 0o7777, 0o4751);
+      assert.equal(back('suid').ino, back('suid-hard').ino);
+      assert.equal(back('suid').mtimeMs, 1577872800000);
+      assert.equal(back('g').mode & 0o7777, 0o2750);
+      assert.equal(readlinkSync(join(dir, 'modes-back', 'ln')), 'suid');
+    });
+
     test('-L follows a symlink in the source, in both directions', async () => {
       const out = join(dir, 'links');
       mkdirSync(out);
@@ -513,6 +537,27 @@ describe('archive API', () => {
     assert.equal(r.status, 200, r.body.toString());
     assert.equal(existsSync('/tmp/berth-cp-escape'), false);
     assert.equal(await sh(c, 'cat /tmp/berth-cp-escape /tmp/abs/name'), 'inside\nabs\n');
+  });
+
+  test('a stopped container: concurrent calls share its temporary view; a stale view is swept; nothing is left', async () => {
+    const name = 'api-stopped';
+    const id = ok(await docker(['create', '--name', name, 'busybox', 'true'])).trim();
+    const cdir = join(base, 'data', 'containers', id);
+    mkdirSync(join(cdir, 'archive-stale', 'root'), { recursive: true });
+    mkdirSync(join(cdir, 'archive-stale', 'work', 'work'), { recursive: true });
+    const tars = await Promise.all([0, 1, 2, 3, 4, 5].map((i) => makeTar([{ name: `p${i}`, content: `${i}\n` }])));
+    const results = await Promise.all([
+      ...tars.map((t) => api('PUT', `/containers/${name}/archive?path=/tmp`, t)),
+      ...tars.map(() => api('GET', `/containers/${name}/archive?path=/bin/busybox`)),
+      ...tars.map(() => api('HEAD', `/containers/${name}/archive?path=/etc/passwd`)),
+    ]);
+    for (const r of results) assert.equal(r.status, 200, r.body.toString());
+    const bb = statSync('/bin/busybox').size;
+    for (const r of results.slice(6, 12)) assert.ok(r.body.length > bb);
+    const r = await api('GET', `/containers/${name}/archive?path=/tmp`);
+    assert.deepEqual((await tarNames(r.body)).sort(), ['tmp/', 'tmp/p0', 'tmp/p1', 'tmp/p2', 'tmp/p3', 'tmp/p4', 'tmp/p5']);
+    assert.deepEqual(readdirSync(cdir).filter((e) => e.startsWith('archive-')), []);
+    assert.deepEqual(leftoverMounts(cdir), []);
   });
 
   test('PUT into a read-only container is refused', async () => {

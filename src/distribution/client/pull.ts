@@ -65,9 +65,8 @@ export interface PulledImage {
   /** Digest of what the reference names (the index, when there is one): the repo digest. */
   readonly manifestDigest: Digest;
   readonly configDigest: Digest;
-  /** The config's exact bytes. */
-  readonly config: Buffer;
-  /** Undefined when the image was here already. */
+  /** The config's exact bytes and the layers; both undefined when the image was here already. */
+  readonly config?: Buffer;
   readonly layers?: readonly PulledLayer[];
 }
 
@@ -180,14 +179,19 @@ export async function pullImage(repo: Repository, store: PullStore, req: PullReq
   const { manifestDigest, manifest } = await resolveManifest(repo, req, signal);
   emit({ id: req.reference, status: `Pulling from ${req.displayName}` });
 
-  // The config: small, fetched first, verified like any blob.
+  // An image is its config: when that is here, so is everything else.
   const configDigest = manifest.config.digest;
+  if (store.hasImage(configDigest)) return { manifestDigest, configDigest };
+  // The config: small, fetched first, verified like any blob.
   if (manifest.config.size > CONFIG_MAX_BYTES) throw invalid(`image config is too large (${manifest.config.size} bytes)`);
   const configReply = await repo.openBlob(configDigest, signal);
   const parts: Buffer[] = [];
-  for await (const c of verified(configReply.body as AsyncIterable<Buffer>, manifest.config)) parts.push(c);
+  try {
+    for await (const c of verified(configReply.body as AsyncIterable<Buffer>, manifest.config)) parts.push(c);
+  } finally {
+    configReply.body.destroy();
+  }
   const config = Buffer.concat(parts);
-  if (store.hasImage(configDigest)) return { manifestDigest, configDigest, config };
 
   let parsed: ConfigShape;
   try {

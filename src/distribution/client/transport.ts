@@ -7,7 +7,7 @@
 import { readdir, readFile } from 'node:fs/promises';
 import http, { type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
 import https from 'node:https';
-import { isIP } from 'node:net';
+import { isIP, type LookupFunction } from 'node:net';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import tls from 'node:tls';
@@ -31,6 +31,8 @@ export interface TransportOptions {
   /** Idle socket timeout (default 60 s). */
   readonly timeoutMs?: number;
   readonly userAgent?: string;
+  /** Name resolution (default: the system's, as dns.lookup). */
+  readonly lookup?: LookupFunction;
 }
 
 export interface RegistryEndpoint {
@@ -249,7 +251,14 @@ export class Transport {
     }
     return new Promise<Reply>((resolve, reject) => {
       const send = secure ? https.request : http.request;
-      const req = send(url, { method, headers: h, agent: secure ? this.https : this.http, signal: o.signal, ...tlsOptions });
+      const req = send(url, {
+        method,
+        headers: h,
+        agent: secure ? this.https : this.http,
+        signal: o.signal,
+        ...(this.options.lookup ? { lookup: this.options.lookup } : {}),
+        ...tlsOptions,
+      });
       req.setTimeout(this.options.timeoutMs ?? 60_000, () => {
         req.destroy(Object.assign(new Error('i/o timeout'), { code: 'ETIMEDOUT' }));
       });

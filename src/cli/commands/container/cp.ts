@@ -431,8 +431,11 @@ async function extractLocal(content: Readable, destDir: string, rename: Rename):
           entry.resume();
           const linkname = rename(h.linkname ?? '');
           const target = joinPath(destDir, linkname);
-          if (!target.startsWith(cleanPath(destDir))) throw new CpError(`invalid hardlink ${JSON.stringify(target)} -> ${JSON.stringify(linkname)}`);
-          const tcomps = cleanPath(linkname).split('/').filter((c) => c !== '' && c !== '.' && c !== '..');
+          const rel = path.relative(cleanPath(destDir), target);
+          if (!target.startsWith(cleanPath(destDir)) || rel === '..' || rel.startsWith('../')) {
+            throw new CpError(`invalid hardlink ${JSON.stringify(target)} -> ${JSON.stringify(linkname)}`);
+          }
+          const tcomps = rel.split('/').filter((c) => c !== '');
           const tbase = tcomps.pop();
           if (tbase === undefined) throw new CpError(`invalid hardlink ${JSON.stringify(target)} -> ${JSON.stringify(linkname)}`);
           const tparent = await ensureParents(root, tcomps, linkname, false);
