@@ -193,6 +193,15 @@ const containerCmds = (parent: Command, top: boolean): void => {
     .argument('<new-name>')
     .action(lazy(() => import('./commands/container/simple.ts').then((m) => ({ default: m.rename }))));
   parent
+    .command('cp')
+    .description('Copy files/folders between a container and the local filesystem')
+    .option('-a, --archive', 'Archive mode (copy all uid/gid information)')
+    .option('-L, --follow-link', 'Always follow symbol link in SRC_PATH')
+    .option('-q, --quiet', 'Suppress progress output during copy. Progress output is automatically suppressed if no terminal is attached')
+    .argument('<src>')
+    .argument('<dest>')
+    .action(lazy(() => import('./commands/container/cp.ts')));
+  parent
     .command('commit')
     .description("Create a new image from a container's changes")
     .option('-a, --author <string>', 'Author (e.g., "John Hannibal Smith <hannibal@a-team.com>")')
