@@ -5,12 +5,16 @@
 // Docker 25+ does), so that `docker load` of any version and OCI tools all read it:
 //
 //   blobs/sha256/<hex>        each layer once (uncompressed: its digest is its diff ID), each
-//                             config and each image's OCI manifest
-//   <v1-id>/VERSION, json     the legacy layer directories (ids as Docker derives them)
-//   <v1-id>/layer.tar         -> ../blobs/sha256/<diff ID hex> (a symlink: data written once)
-//   <config-hex>.json         the config (a copy: it is small)
-//   manifest.json             [{Config, RepoTags, Layers}] over the legacy paths
+//                             config and each image's OCI manifest: the only copy of the data
+//   manifest.json             [{Config, RepoTags, Layers}], paths into blobs/ as Docker 25+
+//                             writes them: every docker load since 1.10 opens the paths it
+//                             names, and readers that do not extract the tar (containers/image,
+//                             so skopeo and podman) take a layer's size from the header at that
+//                             path, which must therefore be the file itself, never a symlink
 //   repositories              {"busybox": {"latest": "<top v1 id>"}}, when anything is tagged
+//   <v1-id>/VERSION, json     the legacy layer directories (ids as Docker derives them), and
+//   <v1-id>/layer.tar         -> ../blobs/sha256/<diff ID hex> (a symlink: data written once)
+//   <config-hex>.json         the config under its legacy name (a copy: it is small)
 //   index.json, oci-layout    a descriptor per tag, annotated as Docker 25+ does
 //                             (io.containerd.image.name, org.opencontainers.image.ref.name)
 //
@@ -192,7 +196,7 @@ function legacyLayers(rec: ImageRecord): LegacyLayer[] {
   const out: LegacyLayer[] = [];
   let parent: Digest | undefined;
   let chain: Digest | null = null;
-  rec.layers.forEach((l, i) => {
+  for (const [i, l] of rec.layers.entries()) {
     chain = chainIdOf(chain, l.diffId);
     const top = i === rec.layers.length - 1;
     const c = rec.config;
@@ -211,7 +215,7 @@ function legacyLayers(rec: ImageRecord): LegacyLayer[] {
     const json = { id: digestHex(id), ...(parent ? { parent: digestHex(parent) } : {}), ...v1 };
     out.push({ id: digestHex(id), diffId: l.diffId, json: Buffer.from(JSON.stringify(json)) });
     parent = id;
-  });
+  }
   return out;
 }
 
@@ -314,7 +318,7 @@ export async function saveImages(deps: { readonly images: ImageLookup; readonly 
       legacyDirs.add(configName);
       legacy.push({ kind: 'data', name: configName, data: raw });
     }
-    manifestJson.push({ Config: configName, RepoTags: tags.length ? tags.map(familiarString) : null, Layers: layers.map((l) => `${l.id}/layer.tar`) });
+    manifestJson.push({ Config: blobPath(record.id), RepoTags: tags.length ? tags.map(familiarString) : null, Layers: record.layers.map((l) => blobPath(l.diffId)) });
     const top = layers[layers.length - 1];
     for (const t of tags) {
       if (top === undefined || t.tag === undefined) continue;

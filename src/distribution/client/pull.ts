@@ -179,9 +179,10 @@ export async function pullImage(repo: Repository, store: PullStore, req: PullReq
   const { manifestDigest, manifest } = await resolveManifest(repo, req, signal);
   emit({ id: req.reference, status: `Pulling from ${req.displayName}` });
 
-  // An image is its config: when that is here, so is everything else.
+  // An image is its config: when that is here, so is everything else (unless a platform was
+  // asked for: the config then says whether the image is for it).
   const configDigest = manifest.config.digest;
-  if (store.hasImage(configDigest)) return { manifestDigest, configDigest };
+  if (store.hasImage(configDigest) && !req.explicitPlatform) return { manifestDigest, configDigest };
   // The config: small, fetched first, verified like any blob.
   if (manifest.config.size > CONFIG_MAX_BYTES) throw invalid(`image config is too large (${manifest.config.size} bytes)`);
   const configReply = await repo.openBlob(configDigest, signal);
@@ -215,6 +216,7 @@ export async function pullImage(repo: Repository, store: PullStore, req: PullReq
       );
     }
   }
+  if (store.hasImage(configDigest)) return { manifestDigest, configDigest };
 
   interface Plan {
     readonly index: number;
