@@ -7,11 +7,13 @@ import { containerRoutes } from './routes/containers.ts';
 import { imageRoutes } from './routes/images.ts';
 import { buildRoutes } from './routes/build.ts';
 import { archiveRoutes } from './routes/archive.ts';
+import { imageArchiveRoutes } from './routes/archive-images.ts';
 
 export function createEngineApi(engine: Engine): http.Server {
   const r = new Router();
   systemRoutes(r, engine);
   containerRoutes(r, engine);
+  imageArchiveRoutes(r, engine); // before imageRoutes: /images/get and /images/load are not image names
   imageRoutes(r, engine);
   buildRoutes(r, engine);
   archiveRoutes(r, engine);

@@ -187,6 +187,12 @@ const containerCmds = (parent: Command, top: boolean): void => {
     .passThroughOptions()
     .action(lazy(() => import('./commands/container/simple.ts').then((m) => ({ default: m.top }))));
   parent
+    .command('export')
+    .description("Export a container's filesystem as a tar archive")
+    .option('-o, --output <string>', 'Write to a file, instead of STDOUT')
+    .argument('<container>')
+    .action(lazy(() => import('./commands/container/export.ts')));
+  parent
     .command('rename')
     .description('Rename a container')
     .argument('<container>')
@@ -260,6 +266,18 @@ const imageCmds = (parent: Command, top: boolean): void => {
     .argument('<file>')
     .argument('[reference]')
     .action(lazy(() => import('./commands/image/simple.ts').then((m) => ({ default: m.importImage }))));
+  parent
+    .command('save')
+    .description('Save one or more images to a tar archive (streamed to STDOUT by default)')
+    .option('-o, --output <string>', 'Write to a file, instead of STDOUT')
+    .argument('<image...>')
+    .action(lazy(() => import('./commands/image/save.ts')));
+  parent
+    .command('load')
+    .description('Load an image from a tar archive or STDIN')
+    .option('-i, --input <string>', 'Read from tar archive file, instead of STDIN')
+    .option('-q, --quiet', 'Suppress the load output')
+    .action(lazy(() => import('./commands/image/load.ts')));
   parent
     .command('history')
     .description('Show the history of an image')

@@ -47,6 +47,31 @@ async function discardVolumeChanges(upper: string, volumes: readonly string[]): 
   }
 }
 
+/**
+ * What the runtime puts into a container's root filesystem for its own mounts: the mount points
+ * of /proc, /dev and /sys, and the files /etc/hosts, /etc/hostname and /etc/resolv.conf are
+ * bind-mounted onto. Docker keeps them in a separate "init" layer that a commit leaves out; a
+ * RUN container here creates them in its upper directory, so they are taken out of it before the
+ * diff (the step cannot have written to any of them: each is a mount while it runs).
+ */
+const RUNTIME_PATHS = ['etc/hosts', 'etc/hostname', 'etc/resolv.conf', 'proc', 'dev', 'sys'];
+
+async function discardRuntimeFiles(upper: string, lower: string): Promise<void> {
+  const lstatOrNot = (p: string): Promise<Stats | undefined> => lstat(p).catch(() => undefined);
+  for (const rel of RUNTIME_PATHS) {
+    if (await lstatOrNot(join(upper, rel))) await rm(join(upper, rel), { recursive: true, force: true });
+  }
+  // /etc itself when it is only there for the files above: empty, not opaque, and either new or
+  // with the lower directory's owner and mode (a copy-up made to create them)
+  const etc = join(upper, 'etc');
+  const st = await lstatOrNot(etc);
+  if (!st?.isDirectory() || (await readdir(etc)).length > 0) return;
+  if (libc.lgetxattr(etc, 'trusted.overlay.opaque') !== null) return;
+  const below = await lstatOrNot(join(lower, 'etc'));
+  if (below && !(below.isDirectory() && below.mode === st.mode && below.uid === st.uid && below.gid === st.gid)) return;
+  await rm(etc, { recursive: true, force: true });
+}
+
 export async function openBuildBackend(engine: Engine): Promise<BuildBackend> {
   const root = join(engine.paths.dataRoot, 'builder');
   const cacheDir = join(root, 'cache');
@@ -138,7 +163,9 @@ export async function openBuildBackend(engine: Engine): Promise<BuildBackend> {
         handle.detach();
         o.signal.throwIfAborted();
         if (code !== 0) return { exitCode: code, containerId: id };
-        await discardVolumeChanges(join(cs.store.dirOf(id), 'upper'), Object.keys(o.config.Volumes ?? {}));
+        const upper = join(cs.store.dirOf(id), 'upper');
+        await discardVolumeChanges(upper, Object.keys(o.config.Volumes ?? {}));
+        await backend.withImage(o.parent, (lower) => discardRuntimeFiles(upper, lower));
         const layer = await addLayer(deps, o.parent.layers, engine.snapshots.diffLayer(join(cs.store.dirOf(id), 'upper')), o.signal);
         const image = await addChildImage({ images: engine.images }, o.parent, o.config, layer, o.history);
         return { exitCode: 0, image, containerId: id };

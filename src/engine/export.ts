@@ -6,12 +6,13 @@
 // Lifecycle of a call: open a view of the container's filesystem -> stream the tar -> release
 // the view when the stream ends or is destroyed. A running (or paused) container's mounted
 // rootfs is read in place. Otherwise a private read-only view is mounted under the run root:
-// an overlay of the image's layers with no upper directory, and over it a second overlay whose
-// lower directories are the container's upper directory and that first mount, so nothing can
-// write to the container's layers (should the kernel refuse that stacking, e.g. with the data
-// root on overlayfs itself, the view is the container's usual overlay with a work directory of
-// its own, bind-remounted read-only). Views a daemon that died left behind are swept by the
-// next export.
+// an overlay of the image's layers with no upper directory, and over it a second overlay, read
+// only, whose lower directories are the container's upper directory (its whiteouts and opaque
+// directories honoured as in any lower) and that first mount. Nothing can write to the
+// container's layers, and the container can be started meanwhile. (Two levels of overlay are
+// within the kernel's stacking limit wherever containers run at all: a data root on overlayfs
+// already refuses the container's own mount.) Views a daemon that died left behind are swept
+// by the next export.
 //
 // The tree is walked from directory descriptors (`/proc/self/fd/N/name`, O_NOFOLLOW, regular
 // files checked through an O_PATH descriptor first): a process of a running container that
@@ -20,11 +21,11 @@
 
 import { randomBytes } from 'node:crypto';
 import { constants, type Stats } from 'node:fs';
-import { lstat, mkdir, open, readdir, readlink, rm, rmdir, stat, type FileHandle } from 'node:fs/promises';
+import { lstat, mkdir, open, readdir, readlink, rmdir, stat, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { addAbortSignal, Readable } from 'node:stream';
 import type { Digest } from '../core/digest.ts';
-import { conflict, errnoOf } from '../core/errors.ts';
+import { conflict, errnoOf, invalid, systemError } from '../core/errors.ts';
 import type { ContainerRecord } from '../containers/types.ts';
 import { encodeHeader, END_OF_ARCHIVE, paddingFor, type TarWriteHeader } from '../snapshots/index.ts';
 import * as libc from '../sys/libc.ts';
@@ -90,7 +91,6 @@ async function removeView(overlay: Overlay, base: string): Promise<void> {
         if (errnoOf(e) !== 'ENOENT') throw e;
       });
     }
-    await rm(join(base, 'work'), { recursive: true, force: true });
     await rmdir(base);
   } catch (e) {
     process.stderr.write(`berthd: cannot remove the export view ${base}: ${(e as Error).message}\n`);
@@ -106,34 +106,21 @@ async function sweepViews(overlay: Overlay, dir: string): Promise<void> {
   }
 }
 
-const usableInOptions = (p: string): boolean => !/[,:\\]/.test(p);
-
-/** Mount a read-only view of a stopped container at `<base>/root`. */
+/** Mount a read-only view of a stopped container at `<base>/root` (the caller removes `base` on failure). */
 async function mountView(deps: ExportDeps, rec: ContainerRecord, base: string): Promise<void> {
   const upper = join(deps.containers.dirOf(rec.id), 'upper');
   const root = join(base, 'root');
   const layers = join(base, 'layers');
   const lowerChainIds: Digest[] = [...rec.layers].reverse();
+  for (const p of [upper, layers]) if (/[,:\\]/.test(p)) throw invalid(`cannot export: ${JSON.stringify(p)} cannot be named in overlay options`);
   await mkdir(root, { mode: 0o755 });
   await mkdir(layers, { mode: 0o755 });
+  // an image without layers leaves `layers` an empty directory
+  if (lowerChainIds.length > 0) await deps.overlay.mountOverlay({ lowerChainIds, target: layers });
   try {
-    if (lowerChainIds.length > 0) await deps.overlay.mountOverlay({ lowerChainIds, target: layers });
-    if (!usableInOptions(upper) || !usableInOptions(layers)) throw new Error('paths unusable in overlay options');
     await libc.mountAsync('overlay', root, 'overlay', libc.MS_RDONLY, `lowerdir=${upper}:${layers}`);
-    return;
-  } catch {
-    await deps.overlay.unmount(root).catch(() => undefined);
-    await deps.overlay.unmount(layers).catch(() => undefined);
-  }
-  // The same mount as the container's own, with a work directory of the view's, made read-only.
-  const work = join(base, 'work');
-  await mkdir(work, { mode: 0o700 });
-  await deps.overlay.mountOverlay({ lowerChainIds, upperDir: upper, workDir: work, target: root });
-  try {
-    await libc.mountAsync(null, root, null, libc.MS_REMOUNT | libc.MS_BIND | libc.MS_RDONLY);
   } catch (e) {
-    await deps.overlay.unmount(root).catch(() => undefined);
-    throw e;
+    throw systemError(`mount overlay on ${root}: ${(e as Error).message}`, e);
   }
 }
 

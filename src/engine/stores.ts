@@ -10,6 +10,7 @@ import type { Overlay } from './container-service.ts';
 
 export interface ContentPort extends BlobStore {
   openBlob(digest: Digest): Promise<Readable>;
+  statBlob(digest: Digest): Promise<{ digest: Digest; size: number }>;
   removeUnreferenced(live: ReadonlySet<string>): Promise<number>;
 }
 
@@ -25,6 +26,7 @@ export async function openContent(root: string): Promise<ContentPort> {
     writeBlob: (data, opts) => store.writeBlob(data, opts),
     readBlob: (d) => store.readBlob(d),
     openBlob: (d) => store.openBlob(d),
+    statBlob: (d) => store.statBlob(d),
     async removeUnreferenced(live) {
       let freed = 0;
       for (const d of await store.listBlobs()) {

@@ -560,7 +560,7 @@ async function* plainBytes(input: AsyncIterable<Uint8Array>, what: string): Asyn
     yield* rest();
     return;
   }
-  if (kind !== 'gzip') throw new EngineError('not-implemented', `${kind}-compressed ${what}s are not supported: decompress it first`);
+  if (kind !== 'gzip') throw new EngineError('not-implemented', `${kind}-compressed ${what}s are not supported${what === 'archive' ? ': decompress the archive first' : ''}`);
   const source = Readable.from(rest(), { objectMode: false });
   const gunzip = createGunzip();
   source.on('error', (e) => gunzip.destroy(e));

@@ -161,7 +161,11 @@ export class Tmux {
 
   async waitExit(session: string, timeoutMs = 15000): Promise<number> {
     try {
-      return await until(() => this.exitStatus(session), `${session} to exit`, timeoutMs);
+      const r = await until(() => {
+        const st = this.exitStatus(session);
+        return st === undefined ? undefined : { st };
+      }, `${session} to exit`, timeoutMs);
+      return r.st;
     } catch (e) {
       throw new Error(`${(e as Error).message}; screen:\n${this.capture(session)}`);
     }

@@ -24,6 +24,7 @@ import { systemRoutes } from '../../src/api/routes/system.ts';
 import { sha256Digest, type Digest } from '../../src/core/digest.ts';
 import { startTestRegistry, writeOciLayout, type TestRegistry } from '../../src/distribution/server/testing.ts';
 import { pushImage } from '../../src/engine/distribution.ts';
+import { addChildImage, addLayer } from '../../src/images/commit.ts';
 import { Engine } from '../../src/engine/engine.ts';
 import { defaultPaths, layout } from '../../src/engine/paths.ts';
 import { busyboxTarball, leftoverMounts } from '../helpers/daemon.ts';
@@ -285,6 +286,34 @@ describe('push and pull against berth\'s registry', () => {
     assert.deepEqual(r.lines[0], { status: `Pulling from ${reg.host}/other`, id: pushedDigest });
     assert.equal(engine.images.resolve(`${reg.host}/other@${pushedDigest}`).id, imageId);
     assert.equal(engine.images.tryResolve(`${reg.host}/other:2`), undefined);
+  });
+
+  test('layers already here are not downloaded: "Already exists"', async () => {
+    const parent = engine.images.resolve(`${reg.host}/bb:1`);
+    const pack = tarStream.pack();
+    const parts: Buffer[] = [];
+    pack.on('data', (c: Buffer) => parts.push(c));
+    const ended = new Promise((ok) => pack.on('end', ok));
+    pack.entry({ name: 'etc/extra.txt', mode: 0o644 }, 'one more layer\n');
+    pack.finalize();
+    await ended;
+    const layer = await addLayer({ blobs: engine.content, layers: engine.snapshots }, parent.layers, Readable.from([Buffer.concat(parts)]));
+    const child = await addChildImage({ images: engine.images }, parent, parent.config.config ?? {}, layer, { createdBy: 'test' });
+    await engine.images.tag(child.id, `${reg.host}/two:1`);
+    const p = await push(`${reg.host}/two`, '1');
+    assert.equal(streamError(p), undefined, p.text);
+    assert.ok(statuses(p).some((s) => s.endsWith(': Mounted from bb')), p.text);
+    assert.ok(statuses(p).some((s) => s.endsWith(': Pushed')), p.text);
+    await call('DELETE', `/images/${reg.host}/two:1`);
+    const before = reg.log.length;
+    const r = await pull(`${reg.host}/two`, '1');
+    assert.equal(streamError(r), undefined, r.text);
+    const s = statuses(r);
+    assert.equal(s.filter((x) => x.endsWith(': Already exists')).length, 1, r.text);
+    assert.equal(s.filter((x) => x.endsWith(': Pull complete')).length, 1, r.text);
+    const blobGets = reg.log.slice(before).filter((e) => e.method === 'GET' && e.url.includes('/blobs/'));
+    assert.equal(blobGets.length, 2, 'the config and the new layer only');
+    assert.equal(engine.images.resolve(`${reg.host}/two:1`).id, child.id);
   });
 
   test('an unknown tag is a plain 404 before any progress (run\'s auto-pull relies on it)', async () => {

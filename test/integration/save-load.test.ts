@@ -537,13 +537,16 @@ describe('load refuses, leaving nothing behind', () => {
     for (const d of [data, join(data, 'tmp'), work, base, '/tmp']) assert.ok(!existsSync(join(d, escape)), `${d}/${escape}`);
     assert.deepEqual(await storeState(), state);
 
-    // a layer whose entry climbs out, in an otherwise valid archive
+    // in an otherwise valid archive (Docker 20.10's layout), a new layer, then one whose entry
+    // climbs out: the first is not left behind either
+    const good = await makeTar([{ name: `fine-${process.pid}`, data: 'fine' }]);
     const layer = await makeTar([{ name: 'ok', data: 'fine' }, { name: `../../${escape}`, data: 'x' }]);
-    const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [sha256(layer)] } }));
+    const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [sha256(good), sha256(layer)] } }));
     const archive = await makeTar([
       { name: `${sha256(config).slice(7)}.json`, data: config },
-      { name: 'l/layer.tar', data: layer },
-      { name: 'manifest.json', data: JSON.stringify([{ Config: `${sha256(config).slice(7)}.json`, RepoTags: ['escape:1'], Layers: ['l/layer.tar'] }]) },
+      { name: 'a/layer.tar', data: good },
+      { name: 'b/layer.tar', data: layer },
+      { name: 'manifest.json', data: JSON.stringify([{ Config: `${sha256(config).slice(7)}.json`, RepoTags: ['escape:1'], Layers: ['a/layer.tar', 'b/layer.tar'] }]) },
     ]);
     const r2 = await berth(['load'], { input: archive });
     assert.equal(r2.code, 1);
@@ -591,7 +594,7 @@ describe('export', () => {
     assert.deepEqual(n, [...n].sort(byComponents), 'depth first, names in order');
   }
 
-  test('a running container (its mounted rootfs), then stopped (a private read-only view), then with the docker CLI', async () => {
+  test('a running container (its mounted rootfs), then stopped (a private read-only view), with the docker CLI, and imported back', async () => {
     ok(await docker(['run', '-d', '--name', 'ex', 'busybox', 'sh', '-c', 'echo changed > /new && ln /new /new2 && rm /bin/ls && echo rewritten > /etc/group && touch /ready && sleep 100000']), 'run');
     for (let i = 0; i < 200 && (await docker(['exec', 'ex', 'test', '-e', '/ready'])).code !== 0; i++) await new Promise((r) => setTimeout(r, 50));
     const running = join(work, 'ex-running.tar');
@@ -611,6 +614,11 @@ describe('export', () => {
     ok(await docker(['export', '-o', viaDocker, 'ex']), 'docker export');
     checkTree(await readEntries(readFileSync(viaDocker)));
     assert.deepEqual(leftoverMounts(base), []);
+
+    // export | import: the container's filesystem as a one-layer image
+    assert.match(ok(await docker(['import', '-c', 'CMD ["sh"]', viaDocker, 'flat:1']), 'import'), /^sha256:[a-f0-9]{64}\n$/);
+    assert.equal(ok(await docker(['run', '--rm', 'flat:1', 'sh', '-c', 'cat /new /etc/group; test -e /bin/ls || echo no-ls']), 'run flat'), 'changed\nrewritten\nno-ls\n');
+    ok(await docker(['rmi', 'flat:1']), 'rmi flat');
 
     // a container never started: the image's files only
     ok(await docker(['create', '--name', 'ex-new', 'bb-app:1', 'true']), 'create');

@@ -88,6 +88,10 @@ export function imageArchiveRoutes(r: Router, engine: Engine): void {
     try {
       await loadImages(loadDeps, input, { signal: gone.signal, onProgress });
     } catch (e) {
+      if (gone.signal.aborted) {
+        ctx.res.destroy(); // nobody to answer
+        return;
+      }
       // Read the rest of the upload before answering: a client still writing its body would
       // otherwise see a broken pipe instead of the error.
       try {
