@@ -6,8 +6,8 @@
 //
 //   node bench/memory.mjs [--engines berth,dockerd,podman] [--containers 100] [--settle-ms 3000] [--churn 200]
 import {
-  api, tick, Berthd, Dockerd, Podman, benchRoot, busyboxTar, comm, f1, log, machineInfo, main, memKiB, mib, options, pidsMentioning, sleep,
-  stats, table, versions,
+  api, tick, Berthd, Dockerd, Podman, benchRoot, busyboxTar, f1, log, machineInfo, main, memKiB, mib, options, pidsMentioning, sleep,
+  stats, table,
 } from './lib.mjs';
 
 const o = options({ engines: 'berth,dockerd,podman', containers: 100, settleMs: 3000, churn: 200 });

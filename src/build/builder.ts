@@ -139,6 +139,8 @@ function toImageConfig(c: RunConfig): ImageRunConfig {
 
 export async function build(backend: BuildBackend, o: BuildOptions): Promise<ImageRecord> {
   const out = (text: string): void => o.emit({ kind: 'stream', text });
+  // a bad -t is refused before anything is built, not after
+  for (const t of o.tags) parseReference(t);
   const df = located(() =>
     parseDockerfile(o.dockerfileText, {
       file: o.dockerfileName ?? 'Dockerfile',
@@ -188,118 +190,118 @@ export async function build(backend: BuildBackend, o: BuildOptions): Promise<Ima
       let copySources: { srcRoot: string; sources: { path: string; abs: string }[]; downloads: Downloaded[] } | undefined;
       const cleanups: (() => Promise<void>)[] = [];
       try {
-      if (ev.kind === 'copy') {
-        const c = ev.copy;
-        const owner = c.preserveOwnership ? {} : { owner: { uid: 0, gid: 0 } };
-        await copyFailed(c.keyword, async () => {
-          if (c.from.kind === 'context') {
-            const sources = c.sources.filter((s) => s.kind === 'path').map((s) => (s as { path: string }).path);
-            for (const src of sources) checkInContext(c.keyword, src);
-            const resolved = sources.length ? resolveCopySources(o.contextDir, sources) : [];
-            // URLs are downloaded before the cache is consulted: their content is part of the
-            // key, so a changed remote file invalidates the step (as the classic builder does)
-            const urls = c.sources.filter((s) => s.kind === 'url').map((s) => (s as { url: string }).url);
-            let downloads: Downloaded[] = [];
-            if (urls.length) {
-              const dir = await mkdtemp(join(tmpdir(), 'berth-add-'));
-              cleanups.push(() => rm(dir, { recursive: true, force: true }));
-              downloads = [];
-              for (const [i, url] of urls.entries()) downloads.push(await download(url, join(dir, String(i)), o.signal));
-            }
-            const all = [...resolved, ...downloads.map((d) => ({ path: d.name, abs: d.file }))];
-            const label = (await checksumSources(all, owner)).label;
-            ({ createdBy, cacheKey: key } = copyStepKeys(ev, label));
-            copySources = { srcRoot: o.contextDir, sources: resolved, downloads };
-          } else {
-            const srcImage = c.from.kind === 'stage' ? stageImages.get(c.from.index) : backend.findImage(c.from.ref);
-            if (c.from.kind === 'image' && !srcImage) throw new BuildError(`invalid from flag value ${c.from.ref}: the image is not present locally`, 1);
-            // checksum the sources inside the source image (mounted for the duration of this step)
-            const res = await backend.withImage(srcImage, async (root) => {
-              const sources = c.sources.map((s) => (s.kind === 'path' ? s.path : s.url));
-              const resolved = resolveCopySources(root, sources);
-              const sum = await checksumSources(resolved, owner);
-              return { label: sum.label };
-            });
-            ({ createdBy, cacheKey: key } = copyStepKeys(ev, `${res.label}`));
-            key = `${key}\nfrom=${srcImage?.id ?? 'scratch'}`;
-            copySources = { srcRoot: '', sources: [], downloads: [] };
-          }
-        });
-      } else {
-        createdBy = ev.createdBy;
-        key = ev.cacheKey;
-      }
-      if (ev.kind === 'run' && ev.run.flagsUsed.length) throw new BuildError(requiresBuildKit(ev.run.flagsUsed[0] ?? ''), 1);
-      const ck = cacheKeyOf(image, key);
-      const hit = o.noCache ? undefined : backend.cacheGet(ck);
-      if (hit) {
-        out(' ---> Using cache\n');
-        image = hit;
-        out(` ---> ${short(image.id)}\n`);
-        state = ev.state;
-        continue;
-      }
-      const h: HistoryText = { createdBy, ...(author ? { author } : {}) };
-      let next: ImageRecord;
-      switch (ev.kind) {
-        case 'config':
-          next = await backend.commitConfig(image, config, h);
-          break;
-        case 'workdir':
-          next = await backend.change(image, config, h, async (rootfs) => {
-            const { resolveInRoot } = await import('../util/root-path.ts');
-            const { mkdir } = await import('node:fs/promises');
-            await mkdir(await resolveInRoot(rootfs, ev.path), { recursive: true, mode: 0o755 });
-          }, o.signal);
-          break;
-        case 'run': {
-          if (!image) throw new BuildError('The command requires a base image with a shell; FROM scratch has none', 1);
-          if (ev.run.files.length) throw new BuildError('RUN heredocs with a #! line (mounted at /dev/pipes) are not supported yet', 1);
-          let cid = '';
-          const r = await backend.run({
-            parent: image,
-            config,
-            history: h,
-            argv: ev.run.argv,
-            env: ev.run.env,
-            user: ev.run.user,
-            workingDir: ev.run.workingDir,
-            network: o.network,
-            removeContainer: o.removeIntermediate || o.forceRemove,
-            signal: o.signal,
-            onContainer: (id) => {
-              cid = id;
-              out(` ---> Running in ${short(id)}\n`);
-            },
-            onOutput: (d) => out(d.toString('utf8')),
-          });
-          if (r.exitCode !== 0 || !r.image) {
-            throw new BuildError(`The command '${ev.run.argv.join(' ')}' returned a non-zero code: ${r.exitCode}`, r.exitCode);
-          }
-          if (o.removeIntermediate) out(` ---> Removed intermediate container ${short(cid)}\n`);
-          next = r.image;
-          break;
-        }
-        case 'copy': {
+        if (ev.kind === 'copy') {
           const c = ev.copy;
-          next = await copyFailed(c.keyword, () => backend.change(image, config, h, async (rootfs) => {
+          const owner = c.preserveOwnership ? {} : { owner: { uid: 0, gid: 0 } };
+          await copyFailed(c.keyword, async () => {
             if (c.from.kind === 'context') {
-              await backend.copyInto({ step: ev, srcRoot: copySources?.srcRoot ?? o.contextDir, sources: copySources?.sources ?? [], downloads: copySources?.downloads ?? [], rootfs, signal: o.signal });
-              return;
+              const sources = c.sources.filter((s) => s.kind === 'path').map((s) => (s as { path: string }).path);
+              for (const src of sources) checkInContext(c.keyword, src);
+              const resolved = sources.length ? resolveCopySources(o.contextDir, sources) : [];
+              // URLs are downloaded before the cache is consulted: their content is part of the
+              // key, so a changed remote file invalidates the step (as the classic builder does)
+              const urls = c.sources.filter((s) => s.kind === 'url').map((s) => (s as { url: string }).url);
+              let downloads: Downloaded[] = [];
+              if (urls.length) {
+                const dir = await mkdtemp(join(tmpdir(), 'berth-add-'));
+                cleanups.push(() => rm(dir, { recursive: true, force: true }));
+                downloads = [];
+                for (const [i, url] of urls.entries()) downloads.push(await download(url, join(dir, String(i)), o.signal));
+              }
+              const all = [...resolved, ...downloads.map((d) => ({ path: d.name, abs: d.file }))];
+              const label = (await checksumSources(all, owner)).label;
+              ({ createdBy, cacheKey: key } = copyStepKeys(ev, label));
+              copySources = { srcRoot: o.contextDir, sources: resolved, downloads };
+            } else {
+              const srcImage = c.from.kind === 'stage' ? stageImages.get(c.from.index) : backend.findImage(c.from.ref);
+              if (c.from.kind === 'image' && !srcImage) throw new BuildError(`invalid from flag value ${c.from.ref}: the image is not present locally`, 1);
+              // checksum the sources inside the source image (mounted for the duration of this step)
+              const res = await backend.withImage(srcImage, async (root) => {
+                const sources = c.sources.map((s) => (s.kind === 'path' ? s.path : s.url));
+                const resolved = resolveCopySources(root, sources);
+                const sum = await checksumSources(resolved, owner);
+                return { label: sum.label };
+              });
+              ({ createdBy, cacheKey: key } = copyStepKeys(ev, `${res.label}`));
+              key = `${key}\nfrom=${srcImage?.id ?? 'scratch'}`;
+              copySources = { srcRoot: '', sources: [], downloads: [] };
             }
-            const srcImage = c.from.kind === 'stage' ? stageImages.get(c.from.index) : backend.findImage(c.from.ref);
-            await backend.withImage(srcImage, async (root) => {
-              const resolved = resolveCopySources(root, c.sources.map((s) => (s.kind === 'path' ? s.path : s.url)));
-              await backend.copyInto({ step: ev, srcRoot: root, sources: resolved, downloads: [], rootfs, signal: o.signal });
-            });
-          }, o.signal));
-          break;
+          });
+        } else {
+          createdBy = ev.createdBy;
+          key = ev.cacheKey;
         }
-      }
-      await backend.cachePut(ck, next);
-      image = next;
-      state = ev.state;
-      out(` ---> ${short(image.id)}\n`);
+        if (ev.kind === 'run' && ev.run.flagsUsed.length) throw new BuildError(requiresBuildKit(ev.run.flagsUsed[0] ?? ''), 1);
+        const ck = cacheKeyOf(image, key);
+        const hit = o.noCache ? undefined : backend.cacheGet(ck);
+        if (hit) {
+          out(' ---> Using cache\n');
+          image = hit;
+          out(` ---> ${short(image.id)}\n`);
+          state = ev.state;
+          continue;
+        }
+        const h: HistoryText = { createdBy, ...(author ? { author } : {}) };
+        let next: ImageRecord;
+        switch (ev.kind) {
+          case 'config':
+            next = await backend.commitConfig(image, config, h);
+            break;
+          case 'workdir':
+            next = await backend.change(image, config, h, async (rootfs) => {
+              const { resolveInRoot } = await import('../util/root-path.ts');
+              const { mkdir } = await import('node:fs/promises');
+              await mkdir(await resolveInRoot(rootfs, ev.path), { recursive: true, mode: 0o755 });
+            }, o.signal);
+            break;
+          case 'run': {
+            if (!image) throw new BuildError('The command requires a base image with a shell; FROM scratch has none', 1);
+            if (ev.run.files.length) throw new BuildError('RUN heredocs with a #! line (mounted at /dev/pipes) are not supported yet', 1);
+            let cid = '';
+            const r = await backend.run({
+              parent: image,
+              config,
+              history: h,
+              argv: ev.run.argv,
+              env: ev.run.env,
+              user: ev.run.user,
+              workingDir: ev.run.workingDir,
+              network: o.network,
+              removeContainer: o.removeIntermediate || o.forceRemove,
+              signal: o.signal,
+              onContainer: (id) => {
+                cid = id;
+                out(` ---> Running in ${short(id)}\n`);
+              },
+              onOutput: (d) => out(d.toString('utf8')),
+            });
+            if (r.exitCode !== 0 || !r.image) {
+              throw new BuildError(`The command '${ev.run.argv.join(' ')}' returned a non-zero code: ${r.exitCode}`, r.exitCode);
+            }
+            if (o.removeIntermediate) out(` ---> Removed intermediate container ${short(cid)}\n`);
+            next = r.image;
+            break;
+          }
+          case 'copy': {
+            const c = ev.copy;
+            next = await copyFailed(c.keyword, () => backend.change(image, config, h, async (rootfs) => {
+              if (c.from.kind === 'context') {
+                await backend.copyInto({ step: ev, srcRoot: copySources?.srcRoot ?? o.contextDir, sources: copySources?.sources ?? [], downloads: copySources?.downloads ?? [], rootfs, signal: o.signal });
+                return;
+              }
+              const srcImage = c.from.kind === 'stage' ? stageImages.get(c.from.index) : backend.findImage(c.from.ref);
+              await backend.withImage(srcImage, async (root) => {
+                const resolved = resolveCopySources(root, c.sources.map((s) => (s.kind === 'path' ? s.path : s.url)));
+                await backend.copyInto({ step: ev, srcRoot: root, sources: resolved, downloads: [], rootfs, signal: o.signal });
+              });
+            }, o.signal));
+            break;
+          }
+        }
+        await backend.cachePut(ck, next);
+        image = next;
+        state = ev.state;
+        out(` ---> ${short(image.id)}\n`);
       } finally {
         for (const f of cleanups) await f().catch(() => undefined);
       }

@@ -267,6 +267,21 @@ const imageCmds = (parent: Command, top: boolean): void => {
     .argument('[reference]')
     .action(lazy(() => import('./commands/image/simple.ts').then((m) => ({ default: m.importImage }))));
   parent
+    .command('pull')
+    .description('Download an image from a registry')
+    .option('-a, --all-tags', 'Download all tagged images in the repository')
+    .option('--platform <string>', 'Set platform if server is multi-platform capable')
+    .option('-q, --quiet', 'Suppress verbose output')
+    .argument('<name>')
+    .action(lazy(() => import('./commands/image/pull.ts')));
+  parent
+    .command('push')
+    .description('Upload an image to a registry')
+    .option('-a, --all-tags', 'Push all tags of an image to the repository')
+    .option('-q, --quiet', 'Suppress verbose output')
+    .argument('<name>')
+    .action(lazy(() => import('./commands/image/push.ts')));
+  parent
     .command('save')
     .description('Save one or more images to a tar archive (streamed to STDOUT by default)')
     .option('-o, --output <string>', 'Write to a file, instead of STDOUT')
@@ -334,6 +349,20 @@ program
   .option('--type <string>', 'Return JSON for specified type')
   .argument('<name...>')
   .action(lazy(() => import('./commands/inspect.ts').then((m) => ({ default: m.inspectAny }))));
+program
+  .command('login')
+  .description('Authenticate to a registry')
+  .option('-u, --username <string>', 'Username')
+  .option('-p, --password <string>', 'Password or Personal Access Token (PAT)')
+  .option('--password-stdin', 'Take the Password or Personal Access Token (PAT) from stdin')
+  .argument('[server]')
+  .action(lazy(() => import('./commands/image/login.ts').then((m) => ({ default: m.login }))));
+program
+  .command('logout')
+  .description('Log out from a registry')
+  .argument('[server]')
+  .action(lazy(() => import('./commands/image/login.ts').then((m) => ({ default: m.logout }))));
+
 const system = program.command('system').description('Manage berth');
 system
   .command('df')

@@ -36,7 +36,7 @@ export function imageRoutes(r: Router, engine: Engine): void {
       if (since && Date.parse(rec.created) <= Date.parse(images.resolve(since).created)) continue;
       const until = f.get('until')?.[0];
       if (until && Date.parse(rec.created) >= filterTimeMs(until)) continue;
-      out.push(toImageSummary(rec, tags, usedBy(rec.id).length));
+      out.push(toImageSummary(rec, tags, usedBy(rec.id).length, images.repoDigestsOf(rec.id)));
     }
     sendJson(ctx.res, 200, out);
   });
@@ -44,13 +44,6 @@ export function imageRoutes(r: Router, engine: Engine): void {
   r.add('POST', '/images/create', async (ctx) => {
     const q = ctx.query;
     const fromSrc = q.get('fromSrc');
-    if (fromSrc === null) {
-      const from = q.get('fromImage') ?? '';
-      const tag = q.get('tag');
-      const ref = `${from}${tag ? (tag.startsWith('sha256:') ? `@${tag}` : `:${tag}`) : ''}`;
-      parseReference(ref);
-      throw new EngineError('not-found', `pull access denied for ${from}: pulling from registries is not supported by this berth version yet`);
-    }
     if (fromSrc !== '-') throw invalid('importing from a URL is not supported; send the archive in the request body');
     const repo = q.get('repo') ?? '';
     const tag = q.get('tag') ?? '';
@@ -125,7 +118,7 @@ export function imageRoutes(r: Router, engine: Engine): void {
 
   r.add('GET', '/images/{name:.*}/json', (ctx) => {
     const rec = images.resolve(ctx.params.name ?? '');
-    sendJson(ctx.res, 200, toImageInspect(rec, images.tagsOf(rec.id)));
+    sendJson(ctx.res, 200, toImageInspect(rec, images.tagsOf(rec.id), images.repoDigestsOf(rec.id)));
   });
 
   r.add('GET', '/images/{name:.*}/history', (ctx) => {

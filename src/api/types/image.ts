@@ -4,13 +4,13 @@ import type { ImageRecord } from '../../images/types.ts';
 
 type Json = Record<string, unknown>;
 
-export function toImageSummary(rec: ImageRecord, tags: Reference[], containers: number): Json {
+export function toImageSummary(rec: ImageRecord, tags: Reference[], containers: number, digests: Reference[] = []): Json {
   const repoTags = tags.map(familiarString);
   return {
     Id: rec.id,
     ParentId: rec.parent ?? '',
     RepoTags: repoTags,
-    RepoDigests: [],
+    RepoDigests: digests.map(familiarString),
     Created: Math.floor(Date.parse(rec.created) / 1000),
     Size: rec.size,
     SharedSize: -1,
@@ -20,12 +20,12 @@ export function toImageSummary(rec: ImageRecord, tags: Reference[], containers: 
   };
 }
 
-export function toImageInspect(rec: ImageRecord, tags: Reference[]): Json {
+export function toImageInspect(rec: ImageRecord, tags: Reference[], digests: Reference[] = []): Json {
   const c = rec.config.config ?? {};
   return {
     Id: rec.id,
     RepoTags: tags.map(familiarString),
-    RepoDigests: [],
+    RepoDigests: digests.map(familiarString),
     Parent: rec.parent ?? '',
     Comment: rec.config.history?.[rec.config.history.length - 1]?.comment ?? '',
     Created: rec.created,

@@ -16,7 +16,7 @@ export default async function run(opts: Record<string, unknown>, args: string[],
   }
   let id: string;
   try {
-    id = await createContainer(client, req);
+    id = await createContainer(client, req, { ...(typeof opts.platform === 'string' ? { platform: opts.platform } : {}), quiet: opts.quiet === true });
   } catch (e) {
     if (e instanceof EngineError) {
       process.stderr.write(`berth: Error response from daemon: ${e.message.replace(/\.?$/, '.')}\nSee 'berth run --help'.\n`);
