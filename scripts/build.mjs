@@ -18,6 +18,7 @@ const result = await build({
   chunkNames: 'chunks/[name]-[hash]',
   banner: { js: "import { createRequire as __berthRequire } from 'node:module'; const require = __berthRequire(import.meta.url);" },
   sourcemap: 'linked',
+  minify: true,
   metafile: true,
   logLevel: 'warning',
 });

@@ -41,7 +41,8 @@ async function ensureDaemon(socket: string): Promise<void> {
   const runRoot = dirname(socket);
   mkdirSync(runRoot, { recursive: true, mode: 0o700 });
   const log = openSync(join(runRoot, 'berthd.log'), 'a');
-  const child = spawn(process.execPath, [script, '--run-root', runRoot, '--host', `unix://${socket}`], {
+  // a small young generation keeps the daemon's resident memory low under churn
+  const child = spawn(process.execPath, ['--max-semi-space-size=2', '--enable-source-maps', script, '--run-root', runRoot, '--host', `unix://${socket}`], {
     detached: true,
     stdio: ['ignore', log, log],
     env: process.env,

@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=2 --enable-source-maps
 // berthd entry point.
 import { runDaemon } from './daemon.ts';
 
@@ -7,6 +7,15 @@ function arg(name: string): string | undefined {
   if (i >= 0) return process.argv[i + 1];
   const pre = process.argv.find((a) => a.startsWith(`${name}=`));
   return pre?.slice(name.length + 1);
+}
+
+if (process.argv.includes('--help') || process.argv.includes('-h')) {
+  process.stdout.write(
+    'Usage: berthd [--data-root DIR] [--exec-root DIR] [-H unix:///path/berth.sock]\n\n' +
+      'Serve the Docker Engine API for berth. Defaults: --data-root /var/lib/berth (BERTH_ROOT),\n' +
+      '--exec-root /run/berth (BERTH_RUN), socket <exec-root>/berth.sock.\n',
+  );
+  process.exit(0);
 }
 
 runDaemon({
