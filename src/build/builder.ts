@@ -278,7 +278,7 @@ export async function build(backend: BuildBackend, o: BuildOptions): Promise<Ima
             if (r.exitCode !== 0 || !r.image) {
               throw new BuildError(`The command '${ev.run.argv.join(' ')}' returned a non-zero code: ${r.exitCode}`, r.exitCode);
             }
-            if (o.removeIntermediate) out(` ---> Removed intermediate container ${short(cid)}\n`);
+            if (o.removeIntermediate || o.forceRemove) out(` ---> Removed intermediate container ${short(cid)}\n`);
             next = r.image;
             break;
           }

@@ -1,13 +1,16 @@
 // COPY and ADD into a mounted root filesystem, with Docker's rules: a directory source copies
 // its contents; the destination is a directory when it ends in `/`, when there are several
-// sources, or when it already is one; missing parents are created; owners are root's unless
-// --chown (or COPY --from, which keeps them); --chmod sets the mode; ADD unpacks local tar
-// archives (plain or gzip) and downloads URLs. Every destination path is resolved inside the
-// root, so a symlink in the image can never send a write outside it.
+// sources, or when it already is one; missing parents are created (owned by the --chown owner
+// when there is one); owners are root's unless --chown (or COPY --from, which keeps them);
+// --chmod sets the mode; ADD unpacks local tar archives (plain or gzip) and copies URLs the
+// builder downloaded beforehand (download: mode 0600, Last-Modified as mtime). Every
+// destination path is resolved inside the root, so a symlink in the image can never send a
+// write outside it.
 import { createReadStream, createWriteStream } from 'node:fs';
 import { copyFile, lchown, lstat, lutimes, mkdir, open, readdir, readlink, rm, symlink, chmod, writeFile } from 'node:fs/promises';
 import { basename, join, posix } from 'node:path';
 import { Readable } from 'node:stream';
+import { createGunzip } from 'node:zlib';
 import { pipeline } from 'node:stream/promises';
 import { errnoOf, invalid } from '../core/errors.ts';
 import { resolveUser } from '../runtime/spec/index.ts';
@@ -94,16 +97,55 @@ export async function download(url: string, dir: string, signal: AbortSignal): P
   return { url, file, name, ...(mtime && !Number.isNaN(mtime.getTime()) ? { mtime } : {}) };
 }
 
+/** A tar header block: not all zeros, and its checksum right (what Go's tar reader accepts). */
+function isTarHeader(block: Buffer): boolean {
+  if (block.length < 512 || block.every((b) => b === 0)) return false;
+  const field = block.subarray(148, 156).toString('latin1').replace(/[\0 ]+$/, '').trim();
+  if (!/^[0-7]+$/.test(field)) return false;
+  let sum = 0;
+  for (let i = 0; i < 512; i++) sum += i >= 148 && i < 156 ? 0x20 : block[i]!;
+  return sum === parseInt(field, 8);
+}
+
+/**
+ * ADD unpacks a local file when it is a tar archive, plain or gzip-compressed (Docker's
+ * isArchivePath: the decompressed stream starts with a readable tar header). A gzip file that
+ * holds something else is copied as it is.
+ */
 async function isArchive(file: string): Promise<boolean> {
   const fh = await open(file, 'r');
+  let head: Buffer;
   try {
-    const buf = Buffer.alloc(512);
-    const { bytesRead } = await fh.read(buf, 0, 512, 0);
-    if (bytesRead >= 2 && buf[0] === 0x1f && buf[1] === 0x8b) return true;
-    return bytesRead >= 262 && buf.subarray(257, 262).toString('latin1') === 'ustar';
+    const buf = Buffer.alloc(64 * 1024);
+    const { bytesRead } = await fh.read(buf, 0, buf.length, 0);
+    head = buf.subarray(0, bytesRead);
   } finally {
     await fh.close();
   }
+  if (head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b) {
+    const block = await new Promise<Buffer>((resolve) => {
+      const chunks: Buffer[] = [];
+      let len = 0;
+      const gunzip = createGunzip();
+      const done = (): void => {
+        resolve(Buffer.concat(chunks).subarray(0, 512));
+        gunzip.destroy();
+        rs.destroy();
+      };
+      const rs = createReadStream(file);
+      gunzip.on('data', (c: Buffer) => {
+        chunks.push(c);
+        len += c.length;
+        if (len >= 512) done();
+      });
+      gunzip.on('end', done);
+      gunzip.on('error', done);
+      rs.on('error', done);
+      rs.pipe(gunzip);
+    });
+    return isTarHeader(block);
+  }
+  return isTarHeader(head.subarray(0, 512));
 }
 
 /** Copy one filesystem entry (recursively for directories) to `dest` (a path in the container). */

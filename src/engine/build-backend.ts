@@ -82,9 +82,19 @@ export async function openBuildBackend(engine: Engine): Promise<BuildBackend> {
   await ensureDir(cacheDir);
   for (const f of await readdir(cacheDir)) {
     if (!/^[a-f0-9]{64}$/.test(f)) continue;
-    cacheMap.set(f, (await readFile(join(cacheDir, f), 'utf8')).trim());
+    const id = (await readFile(join(cacheDir, f), 'utf8')).trim();
+    // entries of images removed since (rmi, image prune) go with them
+    if (engine.images.tryResolve(id)) cacheMap.set(f, id);
+    else await rm(join(cacheDir, f), { force: true });
   }
-  await rm(tmpRoot, { recursive: true, force: true }); // leftovers of an interrupted build
+  // leftovers of a build the daemon did not live to finish: its overlay mounts, then the files
+  const mounts = (await readFile('/proc/self/mountinfo', 'utf8').catch(() => ''))
+    .split('\n')
+    .map((l) => l.split(' ')[4] ?? '')
+    .filter((m) => m.startsWith(`${tmpRoot}/`))
+    .reverse();
+  for (const m of mounts) await engine.snapshots.unmount(m).catch(() => undefined);
+  await rm(tmpRoot, { recursive: true, force: true });
 
   const scratchDir = async (): Promise<string> => {
     await ensureDir(tmpRoot);

@@ -43,6 +43,8 @@ export class Engine {
     const engine = new Engine(paths, id, content, snapshots);
     await engine.images.load();
     await engine.containers.init();
+    engine.backend = openBuildBackend(engine); // sweeps what an interrupted build left
+    await engine.backend;
     return engine;
   }
 

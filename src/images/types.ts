@@ -12,6 +12,8 @@ export interface ImageRunConfig {
   Labels?: Record<string, string>;
   StopSignal?: string;
   OnBuild?: string[];
+  Healthcheck?: { Test?: string[]; Interval?: number; Timeout?: number; StartPeriod?: number; StartInterval?: number; Retries?: number };
+  Shell?: string[];
 }
 
 export interface ImageConfig {

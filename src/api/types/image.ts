@@ -51,6 +51,8 @@ export function toImageInspect(rec: ImageRecord, tags: Reference[], digests: Ref
       OnBuild: c.OnBuild ?? null,
       Labels: c.Labels ?? null,
       ...(c.StopSignal ? { StopSignal: c.StopSignal } : {}),
+      ...(c.Healthcheck ? { Healthcheck: c.Healthcheck } : {}),
+      ...(c.Shell ? { Shell: c.Shell } : {}),
     },
     Architecture: rec.config.architecture,
     Os: rec.config.os,
