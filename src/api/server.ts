@@ -89,7 +89,13 @@ export function noContent(res: http.ServerResponse, status = 204): void {
   res.end();
 }
 
+/** The body of an upgraded request (Node hands those over as a raw socket), read by the server. */
+const upgradeBodies = new WeakMap<http.IncomingMessage, Buffer>();
+
 export async function readBody(req: http.IncomingMessage, limit = 16 * 1024 * 1024): Promise<Buffer> {
+  const early = upgradeBodies.get(req);
+  if (early) return early;
+  if (req.headers.upgrade !== undefined && req.headers.connection?.toLowerCase().includes('upgrade')) return Buffer.alloc(0);
   const chunks: Buffer[] = [];
   let n = 0;
   for await (const c of req as AsyncIterable<Buffer>) {
@@ -195,7 +201,22 @@ export function createApiServer(router: Router): http.Server {
     // A ServerResponse bound to the raw socket lets handlers answer errors normally before hijacking.
     const res = new http.ServerResponse(req);
     res.assignSocket(socket as import('node:net').Socket);
-    void dispatch(req, res, socket, head);
+    // an upgraded request may still carry a body (exec start's JSON): take it off the stream
+    const len = Number(req.headers['content-length'] ?? 0);
+    void (async () => {
+      let buf = head;
+      while (buf.length < len) {
+        const more = await new Promise<Buffer | undefined>((resolve) => {
+          socket.once('data', (d: Buffer) => resolve(d));
+          socket.once('end', () => resolve(undefined));
+        });
+        if (!more) break;
+        buf = Buffer.concat([buf, more]);
+      }
+      socket.pause();
+      if (len > 0) upgradeBodies.set(req, buf.subarray(0, len));
+      await dispatch(req, res, socket, buf.subarray(Math.min(len, buf.length)));
+    })();
   });
   return server;
 }

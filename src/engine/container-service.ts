@@ -96,6 +96,8 @@ export class ContainerService {
   private readonly hubs = new Map<string, AttachHub>();
   /** attach clients waiting for a start */
   private readonly pending = new Map<string, Set<AttachClient>>();
+  /** stdin that attached clients sent before the process existed, delivered at start */
+  private readonly pendingStdin = new Map<string, { chunks: Buffer[]; ended: boolean }>();
   private readonly ctl = new Map<string, string>();
   private readonly locks = new Map<string, Promise<unknown>>();
   private readonly exitHandling = new Set<string>();
@@ -490,6 +492,17 @@ export class ContainerService {
         for (const c of waiting) hub.subscribe(c);
         this.pending.delete(id);
       }
+      const early = this.pendingStdin.get(id);
+      this.pendingStdin.delete(id);
+      if (early && rec.config.openStdin) {
+        let hub = this.hubs.get(id);
+        if (!hub) {
+          hub = await AttachHub.connect(started.attachPath);
+          this.hubs.set(id, hub);
+        }
+        for (const c of early.chunks) hub.writeStdin(c);
+        if (early.ended && rec.config.stdinOnce) hub.closeStdin();
+      }
       await this.store.setState(id, {
         status: 'running',
         pid: started.pid,
@@ -518,6 +531,7 @@ export class ContainerService {
       }
       for (const c of this.pending.get(id) ?? []) c.closed();
       this.pending.delete(id);
+      this.pendingStdin.delete(id);
       throw err;
     }
   }
@@ -764,12 +778,25 @@ export class ContainerService {
       throw conflict(`You cannot attach to a ${st} container`);
     }
     const hubNow = (): AttachHub | undefined => this.hubs.get(id);
+    // before the process runs, stdin is kept and handed over at start (clients attach first)
+    const early = (): { chunks: Buffer[]; ended: boolean } | undefined => {
+      if (hubNow() || !this.pending.get(id)?.has(client)) return undefined;
+      let e = this.pendingStdin.get(id);
+      if (!e) this.pendingStdin.set(id, (e = { chunks: [], ended: false }));
+      return e;
+    };
     return {
       stdin: (b) => {
-        if (client.wantsStdin && rec.config.openStdin) hubNow()?.writeStdin(b);
+        if (!client.wantsStdin || !rec.config.openStdin) return;
+        const e = early();
+        if (e) e.chunks.push(Buffer.from(b));
+        else hubNow()?.writeStdin(b);
       },
       stdinEnd: () => {
-        if (client.wantsStdin && rec.config.openStdin && rec.config.stdinOnce) hubNow()?.closeStdin();
+        if (!client.wantsStdin || !rec.config.openStdin || !rec.config.stdinOnce) return;
+        const e = early();
+        if (e) e.ended = true;
+        else hubNow()?.closeStdin();
       },
       detach: () => {
         unsubscribe();

@@ -143,9 +143,13 @@ export class Tmux {
 
   /** undefined while the command runs; its exit status once it has exited. */
   exitStatus(session: string): number | undefined {
-    const out = this.tmux(['display-message', '-p', '-t', session, '#{pane_dead} #{pane_dead_status}']).stdout.trim();
-    const [dead, status] = out.split(' ');
-    return dead === '1' ? Number(status) : undefined;
+    const out = this.tmux(['display-message', '-p', '-t', session, '#{pane_dead}|#{pane_dead_status}|#{pane_dead_signal}']).stdout.trim();
+    const [dead, status, signal] = out.split('|');
+    if (dead !== '1') return undefined;
+    // tmux marks the pane dead a moment before it records the status
+    if (status) return Number(status);
+    if (signal) return 128 + Number(signal);
+    return undefined;
   }
 
   async waitFor(session: string, re: RegExp, what: string, timeoutMs = 15000): Promise<string> {

@@ -133,6 +133,7 @@ function hijack(ctx: Ctx, contentType: string): Duplex {
       else sock.on(ev, fn);
     },
     destroy: () => sock.destroy(),
+    resume: () => ctx.req.resume(),
   } as unknown as Duplex;
 }
 
@@ -316,6 +317,7 @@ export function containerRoutes(r: Router, engine: Engine): void {
     sock.on('end', () => handle.stdinEnd());
     sock.on('close', () => handle.detach());
     sock.on('error', () => handle.detach());
+    sock.resume(); // the server paused it until a reader was in place
   });
 
   r.add('GET', '/containers/{name:.*}/logs', async (ctx) => {
@@ -466,6 +468,7 @@ export function containerRoutes(r: Router, engine: Engine): void {
     for (const [s, d] of pendingOut) sock.write(tty ? d : frame(s, d));
     sock.on('data', (b: Buffer) => h.stdin(b));
     sock.on('end', () => h.stdinEnd());
+    sock.resume(); // the server paused it until a reader was in place
     const finish = async (): Promise<void> => {
       await h.exited;
       // conmon closes the attach socket after the last output; give it a moment to arrive
