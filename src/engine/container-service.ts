@@ -478,7 +478,7 @@ export class ContainerService {
         persistDir: join(dir, 'persist'),
         logPath: join(dir, 'ctr.log'),
         stdin: rec.config.openStdin,
-        leaveStdinOpen: !rec.config.stdinOnce,
+        leaveStdinOpen: !rec.config.stdinOnce || rec.config.tty,
         tty: rec.config.tty,
       });
       mark('conmon created');
@@ -793,7 +793,9 @@ export class ContainerService {
         else hubNow()?.writeStdin(b);
       },
       stdinEnd: () => {
-        if (!client.wantsStdin || !rec.config.openStdin || !rec.config.stdinOnce) return;
+        // as moby: a client's EOF closes the process's stdin only for StdinOnce and never for a
+        // TTY (detaching from a terminal must leave the shell running)
+        if (!client.wantsStdin || !rec.config.openStdin || !rec.config.stdinOnce || rec.config.tty) return;
         const e = early();
         if (e) e.ended = true;
         else hubNow()?.closeStdin();
