@@ -969,7 +969,15 @@ export class ContainerService {
 }
 
 async function writeCtl(path: string, msg: string): Promise<void> {
-  const fh = await open(path, 'w');
+  // O_NONBLOCK: with no reader (conmon gone) the open fails with ENXIO instead of blocking a
+  // thread-pool thread forever
+  let fh;
+  try {
+    fh = await open(path, constants.O_WRONLY | constants.O_NONBLOCK);
+  } catch (e) {
+    if (errnoOf(e) === 'ENXIO' || errnoOf(e) === 'ENOENT') throw conflict('the process is not running');
+    throw e;
+  }
   try {
     await fh.write(msg);
   } finally {

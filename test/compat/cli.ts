@@ -1,7 +1,7 @@
 // Helpers for driving the real docker CLI (and tmux for terminals) against a test berthd.
 // Not a test file itself: the *.test.ts files in this directory import it.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import assert from 'node:assert/strict';
 import { DOCKER, type RunResult, type TestDaemon, until } from '../helpers/daemon.ts';
@@ -115,7 +115,10 @@ export class Tmux {
   /** Start `docker ARGS...` in a new detached session of the given size. */
   start(session: string, dockerArgs: string[], size = { x: 100, y: 30 }): void {
     const env = dockerEnv(this.d);
-    const cmd = [`DOCKER_CONFIG=${shq(env.DOCKER_CONFIG ?? '')}`, 'TERM=xterm', DOCKER, '-H', shq(`unix://${this.d.socket}`), ...dockerArgs.map(shq)].join(' ');
+    const rc = this.rcFile(session);
+    rmSync(rc, { force: true });
+    // the exit status goes to a file: tmux's #{pane_dead_status} is sometimes recorded late
+    const cmd = [`DOCKER_CONFIG=${shq(env.DOCKER_CONFIG ?? '')}`, 'TERM=xterm', DOCKER, '-H', shq(`unix://${this.d.socket}`), ...dockerArgs.map(shq)].join(' ') + `; echo $? > ${shq(rc)}`;
     const r = this.tmux(['new-session', '-d', '-s', session, '-x', String(size.x), '-y', String(size.y), cmd]);
     assert.equal(r.code, 0, `tmux new-session: ${r.stderr}`);
   }
@@ -141,15 +144,19 @@ export class Tmux {
     assert.equal(r.code, 0, `tmux resize-window: ${r.stderr}`);
   }
 
+  private rcFile(session: string): string {
+    return join(this.dir, `${session}.rc`);
+  }
+
   /** undefined while the command runs; its exit status once it has exited. */
   exitStatus(session: string): number | undefined {
-    const out = this.tmux(['display-message', '-p', '-t', session, '#{pane_dead}|#{pane_dead_status}|#{pane_dead_signal}']).stdout.trim();
-    const [dead, status, signal] = out.split('|');
-    if (dead !== '1') return undefined;
-    // tmux marks the pane dead a moment before it records the status
-    if (status) return Number(status);
-    if (signal) return 128 + Number(signal);
-    return undefined;
+    let txt: string;
+    try {
+      txt = readFileSync(this.rcFile(session), 'utf8');
+    } catch {
+      return undefined;
+    }
+    return /^\d+\n$/.test(txt) ? Number(txt) : undefined;
   }
 
   async waitFor(session: string, re: RegExp, what: string, timeoutMs = 15000): Promise<string> {
