@@ -172,23 +172,66 @@ export class Tmux {
 
   async waitExit(session: string, timeoutMs = 15000): Promise<number> {
     try {
-      const r = await until(() => {
+      const r = await until((): { st: number } | undefined => {
         const st = this.exitStatus(session);
         return st === undefined ? undefined : { st };
       }, `${session} to exit`, timeoutMs);
-      return r.st;
+      return r?.st ?? -1;
     } catch (e) {
       throw new Error(`${(e as Error).message}; screen:\n${this.capture(session)}`);
     }
   }
 
+  /**
+   * End a session. The docker CLI forwards SIGHUP to the container instead of exiting, so the
+   * processes in the pane (the CLI we started) are killed with SIGKILL first.
+   */
   kill(session: string): void {
+    const pid = Number(this.tmux(['display-message', '-p', '-t', session, '#{pane_pid}']).stdout.trim());
+    if (pid > 0) killTree(pid);
     this.tmux(['kill-session', '-t', session]);
   }
 
   close(): void {
+    for (const l of this.tmux(['list-panes', '-a', '-F', '#{pane_pid}']).stdout.split('\n')) {
+      const pid = Number(l.trim());
+      if (pid > 0) killTree(pid);
+    }
     this.tmux(['kill-server']);
     rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** SIGKILL a process we started and its descendants (children first). */
+function killTree(pid: number): void {
+  let children: number[] = [];
+  try {
+    children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    return;
+  }
+  for (const c of children) killTree(c);
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    // already gone
+  }
+}
+
+/**
+ * Stop the test daemon. A berthd whose libuv threadpool is stuck (e.g. in blocking FIFO opens)
+ * never exits on SIGTERM, and TestDaemon.stop() would wait for ever: after graceMs it is killed.
+ * With `crashFirst` it is killed at once (nothing is asked of a daemon known to be wedged).
+ */
+export async function stopDaemon(d: TestDaemon | undefined, opts: { crashFirst?: boolean; graceMs?: number } = {}): Promise<void> {
+  if (!d) return;
+  if (opts.crashFirst) await d.crash();
+  const stopping = d.stop();
+  const timer = setTimeout(() => void d.crash(), opts.graceMs ?? 30000);
+  try {
+    await stopping;
+  } finally {
+    clearTimeout(timer);
   }
 }
 

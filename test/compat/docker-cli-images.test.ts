@@ -4,14 +4,14 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { TestDaemon, busyboxTarball, withDaemon } from '../helpers/daemon.ts';
-import { cleanup, docker, ok, show } from './cli.ts';
+import { cleanup, docker, ok, show, stopDaemon } from './cli.ts';
 
 let d: TestDaemon;
 before(async () => {
   d = await withDaemon();
 });
 after(async () => {
-  await d?.stop();
+  await stopDaemon(d);
 });
 
 const dk = (args: string[], opts: { input?: string | Buffer; timeout?: number } = {}) => docker(d, args, opts);

@@ -3,7 +3,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { TestDaemon, withDaemon, sleep, until } from '../helpers/daemon.ts';
-import { Tmux, cleanup, docker, ok } from './cli.ts';
+import { Tmux, cleanup, docker, ok, stopDaemon } from './cli.ts';
 
 let d: TestDaemon;
 let tm: Tmux;
@@ -13,7 +13,7 @@ before(async () => {
 });
 after(async () => {
   tm?.close();
-  await d?.stop();
+  await stopDaemon(d);
 });
 
 const dk = (args: string[], opts: { input?: string; timeout?: number } = {}) => docker(d, args, opts);
@@ -86,7 +86,7 @@ describe('docker run -it', () => {
       tm.kill(s);
       cleanup(d, 'tty-out');
     });
-    // (the short sleep keeps this test off the start/exit race covered at the end of the file)
+    // (the short sleep keeps this test off the start/exit race covered in docker-cli-tty-quick.test.ts)
     tm.start(s, ['run', '-t', '--name', 'tty-out', 'busybox', 'sh', '-c', 'echo to-out; echo to-err >&2; sleep 1; exit 2']);
     assert.equal(await tm.waitExit(s), 2);
     const screen = tm.capture(s);
@@ -191,34 +191,3 @@ describe('docker exec -it', () => {
   });
 });
 
-describe('TTY processes that exit at once', () => {
-  // Kept last in the file: when berthd hangs here it may stay degraded for later tests.
-  test('docker run -t of a command that exits immediately returns its exit code (5 times)', async (t) => {
-    const names = [1, 2, 3, 4, 5].map((i) => `tty-quick-${i}`);
-    t.after(() => {
-      for (const n of names) tm.kill(n);
-      cleanup(d, ...names);
-    });
-    for (const n of names) tm.start(n, ['run', '-t', '--name', n, 'busybox', 'sh', '-c', 'echo quick; exit 9']);
-    const results: string[] = [];
-    for (const n of names) {
-      const st = await tm.waitExit(n, 15000).catch((e: Error) => `hung: ${e.message.split(';')[0]}; state ${inspect('{{.State.Status}}', n)}`);
-      results.push(`${n}: ${st}`);
-    }
-    assert.deepEqual(results, names.map((n) => `${n}: 9`));
-    for (const n of names) assert.equal(inspect('{{.State.Status}} {{.State.ExitCode}}', n), 'exited 9');
-  });
-
-  test('docker exec -t of a command that exits immediately returns its exit code (5 times)', async (t) => {
-    const names = [1, 2, 3, 4, 5].map((i) => `exec-quick-${i}`);
-    t.after(() => {
-      for (const n of names) tm.kill(n);
-      cleanup(d, 'tty-exq');
-    });
-    ok(dk(['run', '-d', '--name', 'tty-exq', 'busybox', 'sh', '-c', 'while true; do sleep 0.1; done']));
-    for (const n of names) tm.start(n, ['exec', '-t', 'tty-exq', 'sh', '-c', 'echo quick; exit 8']);
-    const results: string[] = [];
-    for (const n of names) results.push(`${n}: ${await tm.waitExit(n, 15000).catch((e: Error) => `hung: ${e.message.split(';')[0]}`)}`);
-    assert.deepEqual(results, names.map((n) => `${n}: 8`));
-  });
-});

@@ -219,7 +219,8 @@ export function toContainerInspect(rec: ContainerRecord, paths: { dir: string; l
 }
 
 export function commandString(rec: ContainerRecord): string {
-  return [rec.config.path, ...rec.config.args].map((a) => (/\s/.test(a) ? a : a)).join(' ');
+  // arguments with spaces are quoted, as Docker shows them (`sh -c 'exit 2'`)
+  return [rec.config.path, ...rec.config.args].map((a) => (/\s/.test(a) ? `'${a.replace(/'/g, `'\\''`)}'` : a)).join(' ');
 }
 
 export function statusString(rec: ContainerRecord, now = Date.now()): string {
