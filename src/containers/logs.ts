@@ -29,7 +29,8 @@ export function parseTimestamp(ts: string): { ns: bigint; utc: string } | undefi
 /** Incremental parser: feed chunks, get complete lines. */
 export class LogParser {
   private rest = Buffer.alloc(0);
-  private partial: { stream: 1 | 2; parts: Buffer[] } | undefined;
+  /** pending partial chunks, per stream (stdout and stderr interleave) */
+  private readonly partial = new Map<1 | 2, Buffer[]>();
   push(chunk: Buffer, emit: (l: LogLine) => void): void {
     let buf = this.rest.length ? Buffer.concat([this.rest, chunk]) : chunk;
     let nl: number;
@@ -40,6 +41,16 @@ export class LogParser {
     }
     this.rest = Buffer.from(buf);
   }
+  /** Emit a pending partial line as it is (no newline): the log ends mid-line. */
+  flush(emit: (l: LogLine) => void): void {
+    for (const [stream, parts] of this.partial) {
+      if (this.lastTime) emit({ stream, timeNs: this.lastTime.ns, time: this.lastTime.utc, data: Buffer.concat(parts) });
+    }
+    this.partial.clear();
+  }
+
+  private lastTime: { ns: bigint; utc: string } | undefined;
+
   private parseLine(line: Buffer, emit: (l: LogLine) => void): void {
     const s1 = line.indexOf(32);
     const s2 = s1 < 0 ? -1 : line.indexOf(32, s1 + 1);
@@ -47,16 +58,18 @@ export class LogParser {
     if (s3 < 0 && s2 < 0) return;
     const ts = parseTimestamp(line.subarray(0, s1).toString('latin1'));
     if (!ts) return;
+    this.lastTime = ts;
     const stream = line.subarray(s1 + 1, s2).toString('latin1') === 'stderr' ? 2 : 1;
     const flag = line.subarray(s2 + 1, s3 < 0 ? line.length : s3).toString('latin1');
     const data = s3 < 0 ? Buffer.alloc(0) : line.subarray(s3 + 1);
     if (flag === 'P') {
-      if (!this.partial) this.partial = { stream, parts: [] };
-      this.partial.parts.push(Buffer.from(data));
+      const parts = this.partial.get(stream) ?? [];
+      parts.push(Buffer.from(data));
+      this.partial.set(stream, parts);
       return;
     }
-    const parts = this.partial ? [...this.partial.parts, data] : [data];
-    this.partial = undefined;
+    const parts = [...(this.partial.get(stream) ?? []), data];
+    this.partial.delete(stream);
     emit({ stream, timeNs: ts.ns, time: ts.utc, data: Buffer.concat([...parts, Buffer.from('\n')]) });
   }
 }
@@ -89,6 +102,9 @@ export async function readLog(path: string, o: ReadLogOptions): Promise<{ lines:
         if (o.tail !== undefined && lines.length > o.tail * 2 + 1024) lines = lines.slice(-o.tail);
       });
     }
+    parser.flush((l) => {
+      if (accept(l, o)) lines.push(l);
+    });
   }
   if (o.tail !== undefined) lines = o.tail === 0 ? [] : lines.slice(-o.tail);
   return { lines, offset: size };

@@ -27,6 +27,7 @@ export function docker(d: TestDaemon, args: string[], opts: { input?: string | B
     encoding: 'utf8',
     timeout: opts.timeout ?? 30000,
     killSignal: 'SIGKILL',
+    maxBuffer: 64 * 1024 * 1024,
   });
   const timedOut = (r.error as NodeJS.ErrnoException | undefined)?.code === 'ETIMEDOUT';
   return { code: r.status ?? (r.signal ? 128 : 1), stdout: r.stdout ?? '', stderr: r.stderr ?? '', timedOut };
@@ -104,7 +105,7 @@ export class Tmux {
     this.dir = mkdtempSync('/tmp/bt-tmux-');
     this.sock = join(this.dir, 'sock');
     this.conf = join(this.dir, 'tmux.conf');
-    writeFileSync(this.conf, 'set -g remain-on-exit on\nset -g history-limit 5000\nset -g status off\n');
+    writeFileSync(this.conf, 'set -g remain-on-exit on\nset -g exit-empty off\nset -g history-limit 5000\nset -g status off\n');
   }
 
   private tmux(args: string[]): RunResult {
@@ -119,7 +120,10 @@ export class Tmux {
     rmSync(rc, { force: true });
     // the exit status goes to a file: tmux's #{pane_dead_status} is sometimes recorded late
     const cmd = [`DOCKER_CONFIG=${shq(env.DOCKER_CONFIG ?? '')}`, 'TERM=xterm', DOCKER, '-H', shq(`unix://${this.d.socket}`), ...dockerArgs.map(shq)].join(' ') + `; echo $? > ${shq(rc)}`;
-    const r = this.tmux(['new-session', '-d', '-s', session, '-x', String(size.x), '-y', String(size.y), cmd]);
+    const args = ['new-session', '-d', '-s', session, '-x', String(size.x), '-y', String(size.y), cmd];
+    let r = this.tmux(args);
+    // a server that has just lost its last session may still be exiting: try once more
+    if (r.code !== 0 && /server exited/.test(r.stderr)) r = this.tmux(args);
     assert.equal(r.code, 0, `tmux new-session: ${r.stderr}`);
   }
 

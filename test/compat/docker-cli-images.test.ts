@@ -133,6 +133,31 @@ describe('docker images / image inspect / tag / rmi', () => {
     assert.match(u.stderr, /No such image: no-such-image:v1/);
   });
 
+  test('a re-used tag leaves a dangling image; image prune -f removes dangling images only', (t) => {
+    t.after(() => rmi('dangle:v1', 'keep-me:v1'));
+    const first = ok(dk(['import', '-c', 'LABEL gen=1', busyboxTarball(), 'dangle:v1'])).trim();
+    const second = ok(dk(['import', '-c', 'LABEL gen=2', busyboxTarball(), 'dangle:v1'])).trim();
+    assert.notEqual(first, second);
+    ok(dk(['import', '-c', 'LABEL unused=yes', busyboxTarball(), 'keep-me:v1']));
+    assert.deepEqual(JSON.parse(ok(dk(['image', 'inspect', '-f', '{{json .RepoTags}}', first]))), []);
+    const dangling = ok(dk(['images', '--filter', 'dangling=true', '--format', '{{.Repository}}:{{.Tag}} {{.ID}}']));
+    assert.equal(dangling, `<none>:<none> ${first.slice(7, 19)}\n`);
+    assert.match(ok(dk(['images', '-a', '--format', '{{.ID}}'])), new RegExp(`^${first.slice(7, 19)}$`, 'm'));
+    const out = ok(dk(['image', 'prune', '-f']));
+    assert.match(out, /^Deleted Images:\n/);
+    assert.ok(out.includes(`deleted: ${first}\n`), out);
+    assert.ok(!out.includes('keep-me'), out);
+    assert.equal(imageExists(first), false);
+    assert.equal(imageExists('dangle:v1'), true);
+    assert.equal(imageExists('keep-me:v1'), true);
+  });
+
+  test('a new tag can be run', (t) => {
+    t.after(() => rmi('runnable:new'));
+    ok(dk(['tag', 'busybox', 'runnable:new']));
+    assert.equal(ok(dk(['run', '--rm', 'runnable:new', 'echo', 'tagged-run'])), 'tagged-run\n');
+  });
+
   test('image prune -a -f removes unused images and keeps used ones', (t) => {
     t.after(() => {
       cleanup(d, 'prune-user');
@@ -169,6 +194,13 @@ describe('docker version / info', () => {
     assert.equal(ok(dk(['version', '--format', '{{.Server.Os}}/{{.Server.Arch}}'])), 'linux/amd64\n');
     const j = JSON.parse(ok(dk(['version', '--format', '{{json .}}']))) as { Server: { Version: string } | null };
     assert.ok(j.Server?.Version);
+  });
+
+  test('version fills the Engine details the CLI prints (Experimental)', () => {
+    // moby puts Details.Experimental ("false"/"true") on the Engine component; without it the CLI
+    // prints an empty "Experimental:" line
+    const out = ok(dk(['version']));
+    assert.match(out, /^  Experimental:\s+(true|false)$/m);
   });
 
   test('info reports container and image counts', (t) => {

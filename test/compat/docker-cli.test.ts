@@ -1,8 +1,11 @@
 // The container lifecycle driven by the real docker CLI (28.x) against berthd: what a user sees
 // (stdout, stderr, exit code) and the state afterwards. Terminal scenarios are in
-// docker-cli-tty.test.ts, images/system ones in docker-cli-images.test.ts.
+// docker-cli-tty.test.ts and docker-cli-tty-quick.test.ts, images/system ones in
+// docker-cli-images.test.ts; helpers in cli.ts.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { TestDaemon, withDaemon, until } from '../helpers/daemon.ts';
 import { BgDocker, cleanup, docker, ok, show, stopDaemon } from './cli.ts';
 
@@ -57,6 +60,70 @@ describe('docker run', () => {
     assert.equal(exists('run-rm2'), false);
   });
 
+  test('large output on both streams arrives complete', (t) => {
+    t.after(() => cleanup(d, 'run-big'));
+    const r = dk(['run', '--rm', '--name', 'run-big', 'busybox', 'sh', '-c', 'yes 0123456789 | head -n 100000; yes err | head -n 50000 >&2']);
+    assert.equal(r.code, 0, show({ ...r, stdout: r.stdout.slice(0, 100), stderr: r.stderr.slice(0, 100) }));
+    assert.equal(r.stdout.length, 1_100_000);
+    assert.equal(r.stdout, '0123456789\n'.repeat(100000));
+    assert.equal(r.stderr, 'err\n'.repeat(50000));
+  });
+
+  test('output without a trailing newline is not lost', (t) => {
+    t.after(() => cleanup(d, 'run-nonl'));
+    const r = dk(['run', '--name', 'run-nonl', 'busybox', 'sh', '-c', 'printf abc; printf def >&2']);
+    assert.equal(ok(r), 'abc');
+    assert.equal(r.stderr, 'def');
+    const l = dk(['logs', 'run-nonl']);
+    assert.equal(ok(l), 'abc');
+    assert.equal(l.stderr, 'def');
+  });
+
+  test('-d --rm: the container is removed once stopped', async (t) => {
+    t.after(() => cleanup(d, 'run-drm'));
+    ok(dk(['run', '-d', '--rm', '--name', 'run-drm', 'busybox', 'sh', '-c', LOOP]));
+    assert.equal(inspect('{{.State.Status}} {{.HostConfig.AutoRemove}}', 'run-drm'), 'running true');
+    assert.equal(ok(dk(['stop', '-t', '0', 'run-drm'])), 'run-drm\n');
+    await until(() => !exists('run-drm'), 'the --rm container to be removed');
+  });
+
+  test('the attached CLI forwards signals to the container (sig-proxy)', async (t) => {
+    t.after(() => cleanup(d, 'run-sig'));
+    const r = new BgDocker(d, ['run', '--name', 'run-sig', 'busybox', 'sh', '-c', `trap "echo got-usr1" USR1; trap "echo got-term; exit 143" TERM; echo ready; ${LOOP}`], { stdin: 'ignore' });
+    t.after(() => r.kill());
+    await until(() => r.stdout.includes('ready\n'), 'the container to start');
+    r.proc.kill('SIGUSR1');
+    await until(() => r.stdout.includes('got-usr1\n'), 'USR1 to reach the container');
+    r.proc.kill('SIGTERM');
+    const res = await r.wait();
+    assert.equal(res.code, 143, show(res));
+    assert.equal(res.stdout, 'ready\ngot-usr1\ngot-term\n');
+    assert.equal(inspect('{{.State.Status}} {{.State.ExitCode}}', 'run-sig'), 'exited 143');
+  });
+
+  test('-e, --env-file, -w, -u, --hostname, --entrypoint, --init, --read-only, --stop-signal reach the container', async (t) => {
+    const dir = mkdtempSync('/tmp/bt-envfile-');
+    t.after(() => {
+      rmSync(dir, { recursive: true, force: true });
+      cleanup(d, 'run-opts', 'run-stopsig');
+    });
+    writeFileSync(join(dir, 'env'), 'EF=from-file\n# comment\n');
+    const r = dk([
+      'run', '--name', 'run-opts', '-e', 'A=1', '-e', 'B=two words', '--env-file', join(dir, 'env'), '-w', '/tmp/wd', '-u', 'nobody',
+      '--hostname', 'h1', '-l', 'x=y', '--entrypoint', 'sh', 'busybox', '-c', 'echo "$A|$B|$EF|$(pwd)|$(id -u)|$(hostname)"',
+    ]);
+    assert.equal(ok(r), '1|two words|from-file|/tmp/wd|65534|h1\n');
+    assert.equal(inspect('{{json .Config.Entrypoint}} {{.Config.User}} {{.Config.WorkingDir}} {{.Config.Hostname}} {{index .Config.Labels "x"}}', 'run-opts'), '["sh"] nobody /tmp/wd h1 y');
+    assert.match(ok(dk(['run', '--rm', '--init', 'busybox', 'sh', '-c', 'cat /proc/1/cmdline | tr "\\0" " "'])), /^\S*init -- sh -c /);
+    const ro = dk(['run', '--rm', '--read-only', 'busybox', 'touch', '/x']);
+    assert.equal(ro.code, 1, show(ro));
+    assert.match(ro.stderr, /Read-only file system/);
+    ok(dk(['run', '-d', '--name', 'run-stopsig', '--stop-signal', 'USR1', 'busybox', 'sh', '-c', `trap "exit 10" USR1; ${LOOP}`]));
+    assert.equal(inspect('{{.Config.StopSignal}}', 'run-stopsig'), 'USR1');
+    ok(dk(['stop', 'run-stopsig']));
+    assert.equal(inspect('{{.State.ExitCode}}', 'run-stopsig'), '10');
+  });
+
   test('-i passes stdin from a pipe and closes it at EOF', (t) => {
     t.after(() => cleanup(d, 'run-i'));
     const r = dk(['run', '--rm', '--name', 'run-i', '-i', 'busybox', 'sh', '-c', 'cat; echo eof'], { input: 'hello\nworld\n', timeout: 15000 });
@@ -97,6 +164,10 @@ describe('docker ps', () => {
     assert.equal(ok(dk(['ps', '-q'])), `${up.slice(0, 12)}\n`);
     assert.equal(ok(dk(['ps', '-q', '--no-trunc'])), `${up}\n`);
     assert.equal(ok(dk(['ps', '-aq'])).trim().split('\n').length, 3);
+    // -l / -n: the latest created containers, whatever their state
+    assert.equal(ok(dk(['ps', '-l', '--format', '{{.Names}}'])), 'ps-fail\n');
+    assert.equal(ok(dk(['ps', '-n', '2', '--format', '{{.Names}}'])), 'ps-fail\nps-done\n');
+    assert.equal(ok(dk(['ps', '-a', '--filter', 'status=created', '-q'])), '');
 
     assert.deepEqual(ok(dk(['ps', '-a', '--filter', 'status=exited', '--format', '{{.Names}}'])).trim().split('\n').sort(), ['ps-done', 'ps-fail']);
     assert.equal(ok(dk(['ps', '-a', '--filter', 'exited=2', '--format', '{{.Names}}'])), 'ps-fail\n');
@@ -120,7 +191,7 @@ describe('docker ps', () => {
   test('container prune -f removes stopped containers only', (t) => {
     t.after(() => cleanup(d, 'pr-up', 'pr-a', 'pr-b'));
     const up = ok(dk(['run', '-d', '--name', 'pr-up', 'busybox', 'sh', '-c', LOOP])).trim();
-    const a = (ok(dk(['create', '--name', 'pr-a', 'busybox', 'true'])) || '').trim();
+    const a = ok(dk(['create', '--name', 'pr-a', 'busybox', 'true'])).trim();
     ok(dk(['run', '--name', 'pr-b', 'busybox', 'sh', '-c', 'echo x > /file']));
     const b = inspect('{{.Id}}', 'pr-b');
     const out = ok(dk(['container', 'prune', '-f']));
@@ -150,6 +221,12 @@ describe('docker logs', () => {
     assert.equal(ok(dk(['logs', '--tail', '2', 'lg-tail'])), 'l4\nl5\n');
     assert.equal(ok(dk(['logs', '--tail', '0', 'lg-tail'])), '');
     assert.match(ok(dk(['logs', '-t', '--tail', '1', 'lg-tail'])), /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z l5\n$/);
+  });
+
+  test('logs -f of a stopped container prints everything and returns', (t) => {
+    t.after(() => cleanup(d, 'lg-done'));
+    ok(dk(['run', '--name', 'lg-done', 'busybox', 'sh', '-c', 'echo one; echo two']));
+    assert.equal(ok(dk(['logs', '-f', 'lg-done'], { timeout: 10000 })), 'one\ntwo\n');
   });
 
   test('logs -f follows new output and ends when the container exits', async (t) => {
@@ -186,7 +263,7 @@ describe('docker attach / start -ai', () => {
     const a = new BgDocker(d, ['attach', 'at-in']);
     t.after(() => a.kill());
     a.write('hello\n');
-    await until(() => a.stdout.includes('got:hello\n'), 'the container to echo stdin', 10000).catch(() => undefined);
+    await until(() => a.stdout.includes('got:hello\n'), 'the container to echo stdin', 10000);
     a.write('quit\n');
     const r = await a.wait(15000);
     assert.equal(r.code, 5, show(r));
@@ -228,9 +305,11 @@ describe('docker attach / start -ai', () => {
 });
 
 describe('docker stop / kill / wait / pause / rename / top', () => {
-  test('stop -t 1 kills a PID 1 shell that ignores TERM (137); with a TERM trap it exits 143', (t) => {
+  test('stop -t 1 kills a PID 1 shell that ignores TERM (137); with a TERM trap it exits 143', async (t) => {
     t.after(() => cleanup(d, 'st-ign', 'st-trap'));
     ok(dk(['run', '-d', '--name', 'st-ign', 'busybox', 'sh', '-c', LOOP]));
+    // signal the shell, not runc's init: wait until the loop runs (its sleep shows in top)
+    await until(() => /sleep/.test(dk(['top', 'st-ign']).stdout), 'the loop to run');
     const t0 = Date.now();
     assert.equal(ok(dk(['stop', '-t', '1', 'st-ign'])), 'st-ign\n');
     assert.ok(Date.now() - t0 >= 900, 'stop must wait the grace period before SIGKILL');
@@ -298,6 +377,35 @@ describe('docker stop / kill / wait / pause / rename / top', () => {
     const un = dk(['unpause', 'pz']);
     assert.notEqual(un.code, 0);
     assert.match(un.stderr, /is not paused/);
+  });
+
+  test('a paused container can be stopped and force-removed', (t) => {
+    t.after(() => cleanup(d, 'pz-stop', 'pz-rm'));
+    ok(dk(['run', '-d', '--name', 'pz-stop', 'busybox', 'sh', '-c', LOOP]));
+    ok(dk(['pause', 'pz-stop']));
+    assert.equal(ok(dk(['stop', '-t', '1', 'pz-stop'])), 'pz-stop\n');
+    assert.equal(inspect('{{.State.Status}} {{.State.ExitCode}} {{.State.Paused}}', 'pz-stop'), 'exited 137 false');
+    ok(dk(['run', '-d', '--name', 'pz-rm', 'busybox', 'sh', '-c', LOOP]));
+    ok(dk(['pause', 'pz-rm']));
+    const r = dk(['rm', 'pz-rm']);
+    assert.equal(r.code, 1, show(r));
+    assert.equal(ok(dk(['rm', '-f', 'pz-rm'])), 'pz-rm\n');
+    assert.equal(exists('pz-rm'), false);
+  });
+
+  test('restart runs the command again', async (t) => {
+    t.after(() => cleanup(d, 'rs'));
+    ok(dk(['run', '-d', '--name', 'rs', 'busybox', 'sh', '-c', `echo started; ${LOOP}`]));
+    await until(() => dk(['logs', 'rs']).stdout === 'started\n', 'first start');
+    const pid1 = inspect('{{.State.Pid}}', 'rs');
+    assert.equal(ok(dk(['restart', '-t', '0', 'rs'])), 'rs\n');
+    assert.equal(inspect('{{.State.Status}}', 'rs'), 'running');
+    assert.notEqual(inspect('{{.State.Pid}}', 'rs'), pid1);
+    await until(() => dk(['logs', 'rs']).stdout === 'started\nstarted\n', 'second start');
+    // starting a running container is not an error and changes nothing
+    const pid2 = inspect('{{.State.Pid}}', 'rs');
+    assert.equal(ok(dk(['start', 'rs'])), 'rs\n');
+    assert.equal(inspect('{{.State.Pid}}', 'rs'), pid2);
   });
 
   test('rename', (t) => {
@@ -468,6 +576,15 @@ describe('docker inspect', () => {
     await until(() => inspect('{{.State.Status}}', 'in-s') === 'exited', 'exit');
     assert.equal(inspect('{{.State.Status}} {{.State.Running}} {{.State.ExitCode}} {{.State.Pid}}', 'in-s'), 'exited false 137 0');
     assert.notEqual(inspect('{{.State.FinishedAt}}', 'in-s'), '0001-01-01T00:00:00Z');
+  });
+
+  test('inspect of several names prints the found ones and fails for the rest', (t) => {
+    t.after(() => cleanup(d, 'in-m'));
+    ok(dk(['create', '--name', 'in-m', 'busybox', 'true']));
+    const r = dk(['inspect', '-f', '{{.Name}}', 'in-m', 'in-missing']);
+    assert.equal(r.code, 1, show(r));
+    assert.equal(r.stdout, '/in-m\n');
+    assert.match(r.stderr, /No such object: in-missing/);
   });
 
   test('inspect of an unknown name fails with "No such object"/"No such container"', () => {

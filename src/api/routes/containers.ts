@@ -388,7 +388,12 @@ export function containerRoutes(r: Router, engine: Engine): void {
             if (!ok) await new Promise((r2) => ctx.res.once('drain', r2));
           }
         }
-        if (!wasRunning && got === 0) break;
+        if (!wasRunning && got === 0) {
+          parser.flush((l) => {
+            if (accept(l, opts)) write(l);
+          });
+          break;
+        }
         if (opts.until !== undefined && BigInt(Date.now()) * 1_000_000n > opts.until) break;
         await new Promise((r2) => setTimeout(r2, got > 0 ? 5 : 50));
       }

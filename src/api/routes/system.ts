@@ -28,13 +28,14 @@ export function systemRoutes(r: Router, engine: Engine): void {
     const details = { ApiVersion: API_VERSION, MinAPIVersion: MIN_API_VERSION, Os: 'linux', Arch: 'amd64' };
     sendJson(ctx.res, 200, {
       Platform: { Name: 'berth' },
-      Components: [{ Name: 'Engine', Version: ENGINE_VERSION, Details: { ...details, GitCommit: '', GoVersion: `node ${process.version}`, KernelVersion: os.release(), BuildTime: '' } }],
+      Components: [{ Name: 'Engine', Version: ENGINE_VERSION, Details: { ...details, GitCommit: '', GoVersion: `node ${process.version}`, KernelVersion: os.release(), BuildTime: '', Experimental: 'false' } }],
       Version: ENGINE_VERSION,
       ...details,
       GitCommit: '',
       GoVersion: `node ${process.version}`,
       KernelVersion: os.release(),
       BuildTime: '',
+      Experimental: false,
     });
   });
   r.add('GET', '/system/df', async (ctx) => {
