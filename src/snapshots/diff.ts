@@ -11,17 +11,12 @@ import { addAbortSignal, Readable } from 'node:stream';
 import * as native from './native.ts';
 import { OPAQUE_WHITEOUT, OPAQUE_XATTR, WHITEOUT_PREFIX } from './apply.ts';
 import { encodeHeader, END_OF_ARCHIVE, paddingFor, type TarWriteHeader } from './tar-writer.ts';
+import { devMajor, devMinor } from '../core/device.ts';
 
 const CHUNK = 64 * 1024;
 /** Files up to this size are read with one synchronous read (metadata is always read synchronously). */
 const SMALL_FILE = 256 * 1024;
 
-function devMajor(rdev: bigint): number {
-  return Number(((rdev >> 8n) & 0xfffn) | ((rdev >> 32n) & ~0xfffn));
-}
-function devMinor(rdev: bigint): number {
-  return Number((rdev & 0xffn) | ((rdev >> 12n) & ~0xffn));
-}
 
 function isWhiteout(st: BigIntStats): boolean {
   return st.isCharacterDevice() && st.rdev === 0n;

@@ -17,6 +17,7 @@ import { errnoOf, invalid } from '../../core/errors.ts';
 import { encodeHeader, END_OF_ARCHIVE, paddingFor, type TarWriteHeader } from '../../snapshots/index.ts';
 import { IgnoreMatcher, keepBuildFiles, readDockerignore } from './dockerignore.ts';
 import { byteOrder } from './scope.ts';
+import { devMajor, devMinor } from '../../core/device.ts';
 
 export interface ContextFromDirOptions {
   /**
@@ -40,12 +41,6 @@ export interface ContextTar {
 const CHUNK = 64 * 1024;
 const DEFAULT_DOCKERFILE = 'Dockerfile';
 
-function devMajor(rdev: bigint): number {
-  return Number(((rdev >> 8n) & 0xfffn) | ((rdev >> 32n) & ~0xfffn));
-}
-function devMinor(rdev: bigint): number {
-  return Number((rdev & 0xffn) | ((rdev >> 12n) & ~0xffn));
-}
 
 function contextDirectory(dir: string): string {
   let real: string;
