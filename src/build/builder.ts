@@ -68,6 +68,8 @@ export interface BuildBackend {
   copyInto(o: { step: CopyStep; srcRoot: string; sources: readonly { path: string; abs: string }[]; downloads: readonly Downloaded[]; rootfs: string; signal: AbortSignal }): Promise<void>;
   cacheGet(key: string): ImageRecord | undefined;
   cachePut(key: string, image: ImageRecord): Promise<void>;
+  /** Forget every cache entry; returns the keys removed. */
+  cachePrune(): Promise<string[]>;
   tag(image: ImageRecord, ref: string): Promise<void>;
 }
 

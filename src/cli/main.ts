@@ -363,6 +363,15 @@ program
   .argument('[server]')
   .action(lazy(() => import('./commands/image/login.ts').then((m) => ({ default: m.logout }))));
 
+program
+  .command('builder')
+  .description('Manage builds')
+  .command('prune')
+  .description('Remove build cache')
+  .option('-a, --all', 'Remove all unused build cache, not just dangling ones')
+  .option('-f, --force', 'Do not prompt for confirmation')
+  .action(lazy(() => import('./commands/image/simple.ts').then((m) => ({ default: m.builderPrune }))));
+
 const system = program.command('system').description('Manage berth');
 system
   .command('df')

@@ -237,6 +237,14 @@ export async function openBuildBackend(engine: Engine): Promise<BuildBackend> {
     async tag(image, ref) {
       await engine.images.tag(image.id, ref);
     },
+    async cachePrune() {
+      const keys = [...cacheMap.keys()];
+      for (const k of keys) {
+        await rm(join(cacheDir, k), { force: true });
+        cacheMap.delete(k);
+      }
+      return keys;
+    },
   };
   return backend;
 }

@@ -63,6 +63,25 @@ export class Engine {
     return build(await this.backend, o);
   }
 
+  /** `builder prune`: forget the build cache, then drop the step images nothing uses any more. */
+  async pruneBuildCache(): Promise<{ keys: string[]; space: number }> {
+    this.backend ??= openBuildBackend(this);
+    const keys = await (await this.backend).cachePrune();
+    let space = 0;
+    const used = new Set(this.containers.store.list().map((c) => c.config.imageId as string));
+    for (let progress = true; progress; ) {
+      progress = false;
+      for (const img of this.images.list()) {
+        if (this.images.tagsOf(img.id).length > 0 || this.images.childrenOf(img.id).length > 0 || used.has(img.id) || !img.parent) continue;
+        await this.images.delete(img.id);
+        space += img.layers[img.layers.length - 1]?.size ?? 0;
+        progress = true;
+      }
+    }
+    space = Math.max(space, await this.collectGarbage());
+    return { keys, space };
+  }
+
   /** A container's writable layer as a new image (`commit`). */
   async commit(idOrName: string, o: { changes?: string[]; message?: string; author?: string; tag?: string; pause?: boolean; config?: Partial<ImageRunConfig> }): Promise<ImageRecord> {
     const rec = this.containers.store.resolve(idOrName);

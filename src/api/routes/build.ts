@@ -5,7 +5,7 @@ import { EngineError, errnoOf, invalid } from '../../core/errors.ts';
 import { BuildError } from '../../build/builder.ts';
 import { openContextTar } from '../../build/context/index.ts';
 import type { Engine } from '../../engine/engine.ts';
-import { type Router, boolParam } from '../server.ts';
+import { type Router, boolParam, sendJson } from '../server.ts';
 
 /**
  * The request body as a plain tar that always ends properly. The docker CLI's classic builder
@@ -71,6 +71,11 @@ function jsonParam(q: URLSearchParams, name: string): Record<string, string> {
 }
 
 export function buildRoutes(r: Router, engine: Engine): void {
+  r.add('POST', '/build/prune', async (ctx) => {
+    const { keys, space } = await engine.pruneBuildCache();
+    sendJson(ctx.res, 200, { CachesDeleted: keys.length ? keys : null, SpaceReclaimed: space });
+  });
+
   r.add('POST', '/build', async (ctx) => {
     const q = ctx.query;
     const tags = q.getAll('t').filter(Boolean);

@@ -140,3 +140,27 @@ export async function commit(opts: Opts, args: string[], g: GlobalOptions): Prom
   });
   process.stdout.write(`${r.Id}\n`);
 }
+
+export async function builderPrune(opts: Opts, _args: string[], g: GlobalOptions): Promise<void> {
+  if (opts.force !== true) {
+    process.stdout.write('WARNING! This will remove all dangling build cache.\nAre you sure you want to continue? [y/N] ');
+    const line = await new Promise<string>((resolve) => {
+      let buf = '';
+      process.stdin.on('data', (b: Buffer) => {
+        buf += b.toString();
+        if (buf.includes('\n')) resolve(buf);
+      });
+      process.stdin.once('end', () => resolve(buf));
+    });
+    process.stdin.pause();
+    if (!/^y(es)?$/i.test(line.trim())) return;
+  }
+  const client = await getClient(g);
+  const r = await client.call<{ CachesDeleted: string[] | null; SpaceReclaimed: number }>('POST', '/build/prune');
+  if (r.CachesDeleted?.length) {
+    process.stdout.write('Deleted build cache objects:\n');
+    for (const k of r.CachesDeleted) process.stdout.write(`${k}\n`);
+    process.stdout.write('\n');
+  }
+  process.stdout.write(`Total reclaimed space: ${humanSize(r.SpaceReclaimed)}\n`);
+}
