@@ -2,6 +2,7 @@
 import { ApiError } from '../../../client/index.ts';
 import { getClient, type GlobalOptions } from '../../context.ts';
 import { ExitStatus } from '../../exit-codes.ts';
+import { confirm } from '../../prompt.ts';
 import { renderTable } from '../../format/table.ts';
 import { humanSize } from '../../format/units.ts';
 
@@ -97,29 +98,6 @@ export function filtersJson(list: unknown): string | undefined {
     (f[k] ??= {})[item.slice(i + 1)] = true;
   }
   return JSON.stringify(f);
-}
-
-async function confirm(question: string): Promise<boolean> {
-  process.stdout.write(`${question} [y/N] `);
-  if (!process.stdin.isTTY) {
-    // docker reads a line from stdin either way
-  }
-  const line = await new Promise<string>((resolve) => {
-    let buf = '';
-    const onData = (b: Buffer): void => {
-      buf += b.toString();
-      if (buf.includes('\n')) finish();
-    };
-    const finish = (): void => {
-      process.stdin.off('data', onData);
-      process.stdin.pause();
-      resolve(buf);
-    };
-    process.stdin.on('data', onData);
-    process.stdin.once('end', finish);
-    process.stdin.resume();
-  });
-  return /^y(es)?$/i.test(line.trim());
 }
 
 export async function prune(opts: Opts, _args: string[], g: GlobalOptions): Promise<void> {

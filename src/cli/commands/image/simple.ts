@@ -4,6 +4,7 @@ import { ApiError } from '../../../client/index.ts';
 import { parseReference, familiarName } from '../../../core/reference.ts';
 import { getClient, type GlobalOptions } from '../../context.ts';
 import { ExitStatus } from '../../exit-codes.ts';
+import { confirm } from '../../prompt.ts';
 import { formatRows } from '../../format/table.ts';
 import { ago, humanSize } from '../../format/units.ts';
 import { ellipsis } from '../../format/truncate.ts';
@@ -95,20 +96,8 @@ export async function history(opts: Opts, args: string[], g: GlobalOptions): Pro
 }
 
 export async function prune(opts: Opts, _args: string[], g: GlobalOptions): Promise<void> {
-  if (opts.force !== true) {
-    process.stdout.write(opts.all === true ? 'WARNING! This will remove all images without at least one container associated to them.\n' : 'WARNING! This will remove all dangling images.\n');
-    process.stdout.write('Are you sure you want to continue? [y/N] ');
-    const line = await new Promise<string>((resolve) => {
-      let buf = '';
-      process.stdin.on('data', (b: Buffer) => {
-        buf += b.toString();
-        if (buf.includes('\n')) resolve(buf);
-      });
-      process.stdin.once('end', () => resolve(buf));
-    });
-    process.stdin.pause();
-    if (!/^y(es)?$/i.test(line.trim())) return;
-  }
+  const warning = opts.all === true ? 'WARNING! This will remove all images without at least one container associated to them.' : 'WARNING! This will remove all dangling images.';
+  if (opts.force !== true && !(await confirm(`${warning}\nAre you sure you want to continue?`))) return;
   const client = await getClient(g);
   const f = Array.isArray(opts.filter) ? [...(opts.filter as string[])] : [];
   f.push(`dangling=${opts.all === true ? 'false' : 'true'}`);
@@ -142,19 +131,7 @@ export async function commit(opts: Opts, args: string[], g: GlobalOptions): Prom
 }
 
 export async function builderPrune(opts: Opts, _args: string[], g: GlobalOptions): Promise<void> {
-  if (opts.force !== true) {
-    process.stdout.write('WARNING! This will remove all dangling build cache.\nAre you sure you want to continue? [y/N] ');
-    const line = await new Promise<string>((resolve) => {
-      let buf = '';
-      process.stdin.on('data', (b: Buffer) => {
-        buf += b.toString();
-        if (buf.includes('\n')) resolve(buf);
-      });
-      process.stdin.once('end', () => resolve(buf));
-    });
-    process.stdin.pause();
-    if (!/^y(es)?$/i.test(line.trim())) return;
-  }
+  if (opts.force !== true && !(await confirm('WARNING! This will remove all dangling build cache.\nAre you sure you want to continue?'))) return;
   const client = await getClient(g);
   const r = await client.call<{ CachesDeleted: string[] | null; SpaceReclaimed: number }>('POST', '/build/prune');
   if (r.CachesDeleted?.length) {
