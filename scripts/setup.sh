@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 need=()
-for bin in /usr/sbin/runc:runc /usr/bin/conmon:conmon /bin/busybox:busybox-static /usr/bin/catatonit:catatonit /usr/bin/tini-static:tini /sbin/ip:iproute2 /bin/ps:procps /usr/bin/unshare:util-linux /usr/bin/skopeo:skopeo /usr/bin/openssl:openssl /usr/bin/tmux:tmux /usr/bin/docker-registry:docker-registry /usr/bin/zstd:zstd; do
+for bin in /usr/sbin/runc:runc /usr/bin/conmon:conmon /bin/busybox:busybox-static /usr/bin/catatonit:catatonit /usr/bin/tini-static:tini /sbin/ip:iproute2 /bin/ps:procps /usr/bin/unshare:util-linux /usr/bin/skopeo:skopeo /usr/bin/openssl:openssl /usr/bin/tmux:tmux /usr/bin/docker-registry:docker-registry /usr/bin/zstd:zstd /usr/bin/bzip2:bzip2 /usr/bin/xz:xz-utils; do
   [ -e "${bin%%:*}" ] || need+=("${bin##*:}")
 done
 if [ ${#need[@]} -gt 0 ]; then

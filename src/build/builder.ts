@@ -2,8 +2,10 @@
 // time. Each step's result is an image; a step whose cache key (parent image + the instruction
 // as evaluated + the build args it uses + for COPY/ADD the checksum of its sources) was seen
 // before reuses that image, so only a changed step and the steps after it run again.
-// RUN steps run in real containers (the backend); COPY/ADD/WORKDIR write into an overlay of the
-// parent image and commit the upper directory.
+// RUN steps run in real containers (the backend; a `#!` heredoc as a script file mounted for the
+// step alone); COPY/ADD/WORKDIR write into an overlay of the parent image and commit the upper
+// directory. The images FROM and COPY --from name come from the backend, which pulls them when
+// they are missing (always, with --pull); the pull's progress is part of the build's events.
 import { createHash } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -32,7 +34,29 @@ import { familiarString, parseReference } from '../core/reference.ts';
 
 export type BuildEvent =
   | { readonly kind: 'stream'; readonly text: string }
+  /** A FROM (or COPY --from) image being pulled: the pull's own progress, as `docker pull` shows it. */
+  | { readonly kind: 'progress'; readonly progress: PullProgress }
   | { readonly kind: 'result'; readonly id: Digest };
+
+/** One progress report of a pull (the registry client's words: `Pulling fs layer`, `Pull complete`…). */
+export interface PullProgress {
+  /** A layer's short ID, or the tag for `Pulling from …`; absent for whole-image lines. */
+  readonly id?: string;
+  readonly status: string;
+  readonly progress?: { readonly current: number; readonly total?: number };
+  readonly layer?: boolean;
+}
+
+/** Credentials for one registry (from X-Registry-Config). */
+export interface RegistryCredentials {
+  readonly username?: string;
+  readonly password?: string;
+  readonly identityToken?: string;
+  readonly registryToken?: string;
+}
+
+/** When an image a build names is pulled: only when it is missing, or always (`--pull`). */
+export type PullPolicy = 'missing' | 'always';
 
 export interface HistoryText {
   readonly createdBy: string;
@@ -41,8 +65,12 @@ export interface HistoryText {
 
 /** What the builder needs from the engine (defined here, implemented by engine/build-backend). */
 export interface BuildBackend {
-  /** A local image by reference or ID (undefined if unknown). */
-  findImage(ref: string): ImageRecord | undefined;
+  /**
+   * The image `ref` (a reference or an ID) names: the local one, else pulled from its registry
+   * (`always`: pulled even when present, for a newer version) with the credentials of `auth`
+   * for that registry, reporting progress. Fails with the registry's error when it cannot.
+   */
+  getImage(ref: string, o: { pull: PullPolicy; auth: Readonly<Record<string, RegistryCredentials>>; signal: AbortSignal; onProgress: (p: PullProgress) => void }): Promise<ImageRecord>;
   /** A child image of `parent` with `config` and no new layer. */
   commitConfig(parent: ImageRecord | undefined, config: ImageRunConfig, h: HistoryText): Promise<ImageRecord>;
   /** Run argv in a container of `parent`; stream its output; commit its changes on success. */
@@ -51,6 +79,8 @@ export interface BuildBackend {
     config: ImageRunConfig;
     history: HistoryText;
     argv: readonly string[];
+    /** Files (BuildKit's `#!` heredoc scripts) mounted read-only for the step alone, never in its layer. */
+    files: readonly { readonly path: string; readonly content: string; readonly mode: number }[];
     env: readonly string[];
     user: string;
     workingDir: string;
@@ -82,6 +112,10 @@ export interface BuildOptions {
   readonly labels: Readonly<Record<string, string>>;
   readonly target?: string;
   readonly noCache: boolean;
+  /** `--pull`: pull the images FROM and COPY --from name even when they are present. */
+  readonly pull?: boolean;
+  /** Registry credentials by server address (X-Registry-Config): for the images pulled. */
+  readonly registryAuth?: Readonly<Record<string, RegistryCredentials>>;
   readonly removeIntermediate: boolean;
   readonly forceRemove: boolean;
   readonly network: string;
@@ -159,6 +193,27 @@ export async function build(backend: BuildBackend, o: BuildOptions): Promise<Ima
   // build args some ARG declared (for the classic builder's "were not consumed" warning)
   const consumed = new Set<string>(df.metaArgs.flatMap((a) => a.args.map((x) => x.key)));
   const stageImages = new Map<number, ImageRecord | undefined>();
+  // each image the build names is looked up (or pulled) once per build, as moby's imageSources
+  const named = new Map<string, Promise<ImageRecord>>();
+  const getImage = (ref: string): Promise<ImageRecord> => {
+    let p = named.get(ref);
+    if (!p) {
+      p = backend.getImage(ref, {
+        pull: o.pull ? 'always' : 'missing',
+        auth: o.registryAuth ?? {},
+        signal: o.signal,
+        onProgress: (progress) => o.emit({ kind: 'progress', progress }),
+      });
+      named.set(ref, p);
+    }
+    return p;
+  };
+  /** COPY --from=<image>: a failure reads as the classic builder's "invalid from flag value". */
+  const copyFromImage = (ref: string): Promise<ImageRecord> =>
+    getImage(ref).catch((e: unknown) => {
+      if (o.signal.aborted) throw e;
+      throw new BuildError(`invalid from flag value ${ref}: ${e instanceof Error ? e.message : String(e)}`, 1);
+    });
   let image: ImageRecord | undefined;
   for (const idx of stages) {
     const stage = df.stages[idx];
@@ -167,10 +222,7 @@ export async function build(backend: BuildBackend, o: BuildOptions): Promise<Ima
     out(`Step ${++step}/${total} : ${stage.original}\n`);
     let base: ImageRecord | undefined;
     if (stage.base.kind === 'stage') base = stageImages.get(stage.base.index);
-    else if (stage.base.kind === 'image') {
-      base = backend.findImage(stage.base.ref);
-      if (!base) throw new BuildError(`pull access denied for ${stage.base.ref}, repository does not exist or may require 'docker login': the image is not present locally and pulling is not supported by this berth version yet`, 1);
-    }
+    else if (stage.base.kind === 'image') base = await getImage(stage.base.ref);
     image = base;
     if (image) out(` ---> ${short(image.id)}\n`);
     const begun = beginStage(df, idx, toRunConfig(image?.config.config));
@@ -215,8 +267,7 @@ export async function build(backend: BuildBackend, o: BuildOptions): Promise<Ima
               ({ createdBy, cacheKey: key } = copyStepKeys(ev, label));
               copySources = { srcRoot: o.contextDir, sources: resolved, downloads };
             } else {
-              const srcImage = c.from.kind === 'stage' ? stageImages.get(c.from.index) : backend.findImage(c.from.ref);
-              if (c.from.kind === 'image' && !srcImage) throw new BuildError(`invalid from flag value ${c.from.ref}: the image is not present locally`, 1);
+              const srcImage = c.from.kind === 'stage' ? stageImages.get(c.from.index) : await copyFromImage(c.from.ref);
               // checksum the sources inside the source image (mounted for the duration of this step)
               const res = await backend.withImage(srcImage, async (root) => {
                 const sources = c.sources.map((s) => (s.kind === 'path' ? s.path : s.url));
@@ -258,13 +309,13 @@ export async function build(backend: BuildBackend, o: BuildOptions): Promise<Ima
             break;
           case 'run': {
             if (!image) throw new BuildError('The command requires a base image with a shell; FROM scratch has none', 1);
-            if (ev.run.files.length) throw new BuildError('RUN heredocs with a #! line (mounted at /dev/pipes) are not supported yet', 1);
             let cid = '';
             const r = await backend.run({
               parent: image,
               config,
               history: h,
               argv: ev.run.argv,
+              files: ev.run.files,
               env: ev.run.env,
               user: ev.run.user,
               workingDir: ev.run.workingDir,
@@ -291,7 +342,7 @@ export async function build(backend: BuildBackend, o: BuildOptions): Promise<Ima
                 await backend.copyInto({ step: ev, srcRoot: copySources?.srcRoot ?? o.contextDir, sources: copySources?.sources ?? [], downloads: copySources?.downloads ?? [], rootfs, signal: o.signal });
                 return;
               }
-              const srcImage = c.from.kind === 'stage' ? stageImages.get(c.from.index) : backend.findImage(c.from.ref);
+              const srcImage = c.from.kind === 'stage' ? stageImages.get(c.from.index) : await copyFromImage(c.from.ref);
               await backend.withImage(srcImage, async (root) => {
                 const resolved = resolveCopySources(root, c.sources.map((s) => (s.kind === 'path' ? s.path : s.url)));
                 await backend.copyInto({ step: ev, srcRoot: root, sources: resolved, downloads: [], rootfs, signal: o.signal });

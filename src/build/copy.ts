@@ -2,20 +2,20 @@
 // its contents; the destination is a directory when it ends in `/`, when there are several
 // sources, or when it already is one; missing parents are created (owned by the --chown owner
 // when there is one); owners are root's unless --chown (or COPY --from, which keeps them);
-// --chmod sets the mode; ADD unpacks local tar archives (plain or gzip) and copies URLs the
-// builder downloaded beforehand (download: mode 0600, Last-Modified as mtime). Every
-// destination path is resolved inside the root, so a symlink in the image can never send a
-// write outside it.
+// --chmod sets the mode; ADD unpacks local tar archives (plain, gzip, bzip2, xz or zstd, known
+// by content, not by name) and copies URLs the builder downloaded beforehand (download: mode
+// 0600, Last-Modified as mtime). Every destination path is resolved inside the root, so a
+// symlink in the image can never send a write outside it.
 import { createReadStream, createWriteStream } from 'node:fs';
-import { copyFile, lchown, lstat, lutimes, mkdir, open, readdir, readlink, rm, symlink, chmod, writeFile } from 'node:fs/promises';
+import { copyFile, lchown, lstat, lutimes, mkdir, readdir, readlink, rm, symlink, chmod, writeFile } from 'node:fs/promises';
 import { basename, join, posix } from 'node:path';
 import { Readable } from 'node:stream';
-import { createGunzip } from 'node:zlib';
 import { pipeline } from 'node:stream/promises';
 import { errnoOf, invalid } from '../core/errors.ts';
 import { resolveUser } from '../runtime/spec/index.ts';
 import { extractLayer } from '../snapshots/index.ts';
 import { resolveInRoot } from '../util/root-path.ts';
+import { decompressed, isArchiveFile } from './context/index.ts';
 import type { CopyStep } from './dockerfile/index.ts';
 
 interface Owner { uid: number; gid: number }
@@ -97,57 +97,6 @@ export async function download(url: string, dir: string, signal: AbortSignal): P
   return { url, file, name, ...(mtime && !Number.isNaN(mtime.getTime()) ? { mtime } : {}) };
 }
 
-/** A tar header block: not all zeros, and its checksum right (what Go's tar reader accepts). */
-function isTarHeader(block: Buffer): boolean {
-  if (block.length < 512 || block.every((b) => b === 0)) return false;
-  const field = block.subarray(148, 156).toString('latin1').replace(/[\0 ]+$/, '').trim();
-  if (!/^[0-7]+$/.test(field)) return false;
-  let sum = 0;
-  for (let i = 0; i < 512; i++) sum += i >= 148 && i < 156 ? 0x20 : block[i]!;
-  return sum === parseInt(field, 8);
-}
-
-/**
- * ADD unpacks a local file when it is a tar archive, plain or gzip-compressed (Docker's
- * isArchivePath: the decompressed stream starts with a readable tar header). A gzip file that
- * holds something else is copied as it is.
- */
-async function isArchive(file: string): Promise<boolean> {
-  const fh = await open(file, 'r');
-  let head: Buffer;
-  try {
-    const buf = Buffer.alloc(64 * 1024);
-    const { bytesRead } = await fh.read(buf, 0, buf.length, 0);
-    head = buf.subarray(0, bytesRead);
-  } finally {
-    await fh.close();
-  }
-  if (head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b) {
-    const block = await new Promise<Buffer>((resolve) => {
-      const chunks: Buffer[] = [];
-      let len = 0;
-      const gunzip = createGunzip();
-      const done = (): void => {
-        resolve(Buffer.concat(chunks).subarray(0, 512));
-        gunzip.destroy();
-        rs.destroy();
-      };
-      const rs = createReadStream(file);
-      gunzip.on('data', (c: Buffer) => {
-        chunks.push(c);
-        len += c.length;
-        if (len >= 512) done();
-      });
-      gunzip.on('end', done);
-      gunzip.on('error', done);
-      rs.on('error', done);
-      rs.pipe(gunzip);
-    });
-    return isTarHeader(block);
-  }
-  return isTarHeader(head.subarray(0, 512));
-}
-
 /** Copy one filesystem entry (recursively for directories) to `dest` (a path in the container). */
 async function copyEntry(rootfs: string, src: string, dest: string, owner: Owner | undefined, mode: number | undefined, signal: AbortSignal): Promise<void> {
   signal.throwIfAborted();
@@ -220,10 +169,10 @@ export async function copyInto(o: { step: CopyStep; sources: readonly { path: st
       for (const name of (await readdir(src.abs)).sort()) await copyEntry(o.rootfs, join(src.abs, name), posix.join(destPath, name), owner, c.chmod, o.signal);
       continue;
     }
-    if (c.keyword === 'ADD' && c.unpack && st.isFile() && (await isArchive(src.abs))) {
+    if (c.keyword === 'ADD' && c.unpack && st.isFile() && (await isArchiveFile(src.abs))) {
       // a local archive is unpacked into the destination directory (as written, slash or not)
       const dir = await ensureDirIn(o.rootfs, destPath, dirOwner);
-      await extractLayer(createReadStream(src.abs), dir, { signal: o.signal });
+      await extractLayer(decompressed(createReadStream(src.abs)), dir, { signal: o.signal });
       continue;
     }
     await copyEntry(o.rootfs, src.abs, target(basename(src.path)), owner, c.chmod, o.signal);

@@ -85,6 +85,24 @@ export class ContainerStore {
     return this.save({ ...rec, state: { ...rec.state, ...patch } });
   }
 
+  /**
+   * For a fact that has already happened (the process exited): the record in memory moves on
+   * even when it cannot be written (a full disk), so the engine goes on serving it; the failure
+   * is returned for the caller to report, and the next save writes the whole record again.
+   */
+  async recordState(id: string, patch: Partial<ContainerState>): Promise<{ readonly rec: ContainerRecord; readonly unsaved?: unknown }> {
+    const rec = this.byId.get(id);
+    if (!rec) throw notFound(`No such container: ${id}`);
+    if (patch.status !== undefined && patch.status !== rec.state.status) assertTransition(id, rec.state.status, patch.status);
+    const next = { ...rec, state: { ...rec.state, ...patch } };
+    try {
+      return { rec: await this.save(next) };
+    } catch (e) {
+      this.byId.set(id, next);
+      return { rec: next, unsaved: e };
+    }
+  }
+
   async rename(id: string, name: string): Promise<ContainerRecord> {
     const rec = this.byId.get(id);
     if (!rec) throw notFound(`No such container: ${id}`);

@@ -43,6 +43,8 @@ export interface HostConfig {
   readonly shmSize: number;
   readonly consoleSize?: readonly [number, number];
   readonly restartPolicy: { readonly name: string; readonly maximumRetryCount: number };
+  /** Host directories mounted read-only (the builder's RUN heredoc scripts at /dev/pipes). */
+  readonly readonlyBinds?: readonly { readonly source: string; readonly destination: string }[];
   readonly raw: Readonly<Record<string, unknown>>; // the wire HostConfig as sent, for inspect
 }
 

@@ -1,16 +1,31 @@
-// The builder's backend: RUN steps in real containers, COPY/ADD/WORKDIR in an overlay of the
-// parent image, each step committed as an image; the build cache as files under the data root.
+// The builder's backend: the images a build names (FROM, COPY --from), pulled from their
+// registries when missing (or always, with --pull) with the client's X-Registry-Config logins;
+// RUN steps in real containers (heredoc scripts bind-mounted read-only), COPY/ADD/WORKDIR in an
+// overlay of the parent image, each step committed as an image; the build cache as files under
+// the data root.
 import { randomBytes } from 'node:crypto';
 import type { Stats } from 'node:fs';
-import { lstat, mkdir, readdir, readFile, rm } from 'node:fs/promises';
+import { chmod, lstat, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join, posix } from 'node:path';
-import { errnoOf } from '../core/errors.ts';
+import { EngineError, errnoOf, notFound } from '../core/errors.ts';
 import * as libc from '../sys/libc.ts';
-import type { BuildBackend } from '../build/builder.ts';
+import type { BuildBackend, RegistryCredentials } from '../build/builder.ts';
+import { DEFAULT_DOMAIN, familiarString, parseReference } from '../core/reference.ts';
+import type { ImageRecord } from '../images/types.ts';
+import { pullImage, type RegistryAuth } from './distribution.ts';
 import { copyInto } from '../build/copy.ts';
 import { addChildImage, addLayer } from '../images/commit.ts';
 import { ensureDir, writeFileAtomic } from '../util/fs.ts';
 import type { Engine } from './engine.ts';
+
+type RunOptions = Parameters<BuildBackend['run']>[0];
+type RunResult = Awaited<ReturnType<BuildBackend['run']>>;
+
+/** Codes of pull errors whose message names the image (engine/distribution's pullError). */
+const NAMES_IMAGE = new Set(['manifest-unknown', 'name-unknown', 'denied']);
+
+/** The key Docker Hub's credentials go under (config.json, X-Registry-Config). */
+const HUB_INDEX_SERVER = 'https://index.docker.io/v1/';
 
 /**
  * The classic builder runs a RUN step with the image's VOLUMEs mounted, so whatever the step
@@ -72,6 +87,30 @@ async function discardRuntimeFiles(upper: string, lower: string): Promise<void> 
   await rm(etc, { recursive: true, force: true });
 }
 
+/** `ref` is (a prefix of) the ID of `image` rather than a name. */
+function isImageId(ref: string, image: ImageRecord): boolean {
+  const hex = ref.startsWith('sha256:') ? ref.slice(7) : ref;
+  return /^[a-f0-9]{1,64}$/.test(hex) && image.id.slice(7).startsWith(hex);
+}
+
+/** `http://host:5000/v2/` -> host:5000 (moby's ConvertToHostname). */
+function hostnameOf(server: string): string {
+  return server.replace(/^https?:\/\//, '').split('/')[0] ?? '';
+}
+
+/**
+ * The credentials X-Registry-Config holds for a registry domain (moby's ResolveAuthConfig): the
+ * entry under its key (Docker Hub's is https://index.docker.io/v1/), else for any other registry
+ * one whose server address has the same host name.
+ */
+export function credentialsFor(auth: Readonly<Record<string, RegistryCredentials>>, domain: string): RegistryAuth | undefined {
+  const hub = domain === DEFAULT_DOMAIN;
+  const key = hub ? HUB_INDEX_SERVER : domain;
+  const found = auth[key] ?? (hub ? undefined : Object.entries(auth).find(([server]) => hostnameOf(server) === key)?.[1]);
+  if (!found || Object.values(found).every((v) => v === undefined || v === '')) return undefined;
+  return found;
+}
+
 export async function openBuildBackend(engine: Engine): Promise<BuildBackend> {
   const root = join(engine.paths.dataRoot, 'builder');
   const cacheDir = join(root, 'cache');
@@ -103,13 +142,98 @@ export async function openBuildBackend(engine: Engine): Promise<BuildBackend> {
     return d;
   };
 
+  /** A RUN step's container: created, attached, started, waited for, committed on success. */
+  async function runContainer(o: RunOptions, binds: readonly { source: string; destination: string }[]): Promise<RunResult> {
+    const cs = engine.containers;
+    const { id } = await cs.create({
+      image: o.parent.id,
+      cmd: [...o.argv],
+      entrypoint: [''],
+      env: [...o.env],
+      workingDir: o.workingDir,
+      user: o.user,
+      hostname: '',
+      domainname: '',
+      tty: false,
+      openStdin: false,
+      stdinOnce: false,
+      attachStdin: false,
+      attachStdout: true,
+      attachStderr: true,
+      labels: {},
+      exposedPorts: {},
+      volumes: {},
+      hostConfig: {
+        autoRemove: false,
+        networkMode: o.network || 'default',
+        init: false,
+        privileged: false,
+        readonlyRootfs: false,
+        capAdd: [],
+        capDrop: [],
+        memory: 0,
+        pidsLimit: 0,
+        nanoCpus: 0,
+        shmSize: 0,
+        restartPolicy: { name: 'no', maximumRetryCount: 0 },
+        ...(binds.length ? { readonlyBinds: binds } : {}),
+        raw: {},
+      },
+    });
+    // from here on the container is ours to remove if the build is interrupted: listen first,
+    // then look, so an abort that came while the container was being created is not missed
+    const onAbort = (): void => void cs.kill(id, 'KILL').catch(() => undefined);
+    o.signal.addEventListener('abort', onAbort);
+    let handle: { detach(): void } | undefined;
+    try {
+      o.signal.throwIfAborted();
+      o.onContainer(id);
+      let done!: () => void;
+      const closed = new Promise<void>((r) => (done = r));
+      handle = await cs.attach(id, { wantsStdin: false, output: (_s, d) => o.onOutput(d), closed: () => done() });
+      o.signal.throwIfAborted();
+      const waiting = cs.wait(id, 'next-exit');
+      waiting.catch(() => undefined); // awaited below; never an unhandled rejection if start fails
+      await cs.start(id);
+      if (o.signal.aborted) onAbort();
+      const { code } = await waiting;
+      await Promise.race([closed, new Promise((r) => setTimeout(r, 2000))]);
+      handle.detach();
+      o.signal.throwIfAborted();
+      if (code !== 0) return { exitCode: code, containerId: id };
+      const upper = join(cs.store.dirOf(id), 'upper');
+      await discardVolumeChanges(upper, Object.keys(o.config.Volumes ?? {}));
+      await backend.withImage(o.parent, (lower) => discardRuntimeFiles(upper, lower));
+      const layer = await addLayer(deps, o.parent.layers, engine.snapshots.diffLayer(join(cs.store.dirOf(id), 'upper')), o.signal);
+      const image = await addChildImage({ images: engine.images }, o.parent, o.config, layer, o.history);
+      return { exitCode: 0, image, containerId: id };
+    } finally {
+      o.signal.removeEventListener('abort', onAbort);
+      handle?.detach();
+      if (o.removeContainer || o.signal.aborted) await cs.remove(id, { force: true }).catch(() => undefined);
+    }
+  }
+
   const backend: BuildBackend = {
-    findImage(ref) {
+    async getImage(ref, o) {
+      const local = engine.images.tryResolve(ref);
+      // an ID names one local image: there is nothing to pull
+      if (local && (o.pull === 'missing' || isImageId(ref, local))) return local;
+      // a name that is not a reference is not pulled either (moby's ParseNormalizedNamed fails)
+      const r = parseReference(ref);
+      const auth = credentialsFor(o.auth, r.domain);
+      let pulled;
       try {
-        return engine.images.tryResolve(ref);
-      } catch {
-        return undefined;
+        pulled = await pullImage(engine, ref, { ...(auth ? { auth } : {}), signal: o.signal, onProgress: o.onProgress });
+      } catch (e) {
+        // the registry's answers about the image name it already; a network or login failure
+        // ("Get https://…/v2/: …") is told about which image the build wanted
+        if (o.signal.aborted || !(e instanceof EngineError) || NAMES_IMAGE.has(e.code)) throw e;
+        throw new EngineError(e.kind, `failed to pull ${familiarString(r)}: ${e.message}`, { code: e.code, cause: e });
       }
+      const image = pulled[0]?.image;
+      if (!image) throw notFound(`No such image: ${ref}`);
+      return image;
     },
 
     commitConfig(parent, config, h) {
@@ -117,72 +241,26 @@ export async function openBuildBackend(engine: Engine): Promise<BuildBackend> {
     },
 
     async run(o) {
-      const cs = engine.containers;
-      const { id } = await cs.create({
-        image: o.parent.id,
-        cmd: [...o.argv],
-        entrypoint: [''],
-        env: [...o.env],
-        workingDir: o.workingDir,
-        user: o.user,
-        hostname: '',
-        domainname: '',
-        tty: false,
-        openStdin: false,
-        stdinOnce: false,
-        attachStdin: false,
-        attachStdout: true,
-        attachStderr: true,
-        labels: {},
-        exposedPorts: {},
-        volumes: {},
-        hostConfig: {
-          autoRemove: false,
-          networkMode: o.network || 'default',
-          init: false,
-          privileged: false,
-          readonlyRootfs: false,
-          capAdd: [],
-          capDrop: [],
-          memory: 0,
-          pidsLimit: 0,
-          nanoCpus: 0,
-          shmSize: 0,
-          restartPolicy: { name: 'no', maximumRetryCount: 0 },
-          raw: {},
-        },
-      });
-      // from here on the container is ours to remove if the build is interrupted: listen first,
-      // then look, so an abort that came while the container was being created is not missed
-      const onAbort = (): void => void cs.kill(id, 'KILL').catch(() => undefined);
-      o.signal.addEventListener('abort', onAbort);
-      let handle: { detach(): void } | undefined;
+      // heredoc scripts: files in directories of their own, bind-mounted read-only where the
+      // step expects them (/dev/pipes), so that nothing of them reaches the step's layer
+      const binds: { source: string; destination: string }[] = [];
+      const filesDir = o.files.length ? await scratchDir() : undefined;
       try {
-        o.signal.throwIfAborted();
-        o.onContainer(id);
-        let done!: () => void;
-        const closed = new Promise<void>((r) => (done = r));
-        handle = await cs.attach(id, { wantsStdin: false, output: (_s, d) => o.onOutput(d), closed: () => done() });
-        o.signal.throwIfAborted();
-        const waiting = cs.wait(id, 'next-exit');
-        waiting.catch(() => undefined); // awaited below; never an unhandled rejection if start fails
-        await cs.start(id);
-        if (o.signal.aborted) onAbort();
-        const { code } = await waiting;
-        await Promise.race([closed, new Promise((r) => setTimeout(r, 2000))]);
-        handle.detach();
-        o.signal.throwIfAborted();
-        if (code !== 0) return { exitCode: code, containerId: id };
-        const upper = join(cs.store.dirOf(id), 'upper');
-        await discardVolumeChanges(upper, Object.keys(o.config.Volumes ?? {}));
-        await backend.withImage(o.parent, (lower) => discardRuntimeFiles(upper, lower));
-        const layer = await addLayer(deps, o.parent.layers, engine.snapshots.diffLayer(join(cs.store.dirOf(id), 'upper')), o.signal);
-        const image = await addChildImage({ images: engine.images }, o.parent, o.config, layer, o.history);
-        return { exitCode: 0, image, containerId: id };
+        for (const f of o.files) {
+          const destination = posix.dirname(posix.normalize(`/${f.path}`));
+          let bind = binds.find((b) => b.destination === destination);
+          if (!bind) {
+            bind = { source: join(filesDir ?? '', String(binds.length)), destination };
+            await mkdir(bind.source, { mode: 0o755 });
+            binds.push(bind);
+          }
+          const file = join(bind.source, posix.basename(f.path));
+          await writeFile(file, f.content, { mode: f.mode });
+          await chmod(file, f.mode);
+        }
+        return await runContainer(o, binds);
       } finally {
-        o.signal.removeEventListener('abort', onAbort);
-        handle?.detach();
-        if (o.removeContainer || o.signal.aborted) await cs.remove(id, { force: true }).catch(() => undefined);
+        if (filesDir) await rm(filesDir, { recursive: true, force: true });
       }
     },
 
@@ -210,8 +288,11 @@ export async function openBuildBackend(engine: Engine): Promise<BuildBackend> {
       const dir = await scratchDir();
       const rootfs = join(dir, 'rootfs');
       try {
-        await mkdir(rootfs);
-        await engine.snapshots.mountOverlay({ lowerChainIds: [...(image?.layers ?? [])].map((l) => l.chainId).reverse(), target: rootfs });
+        await mkdir(rootfs, { mode: 0o755 });
+        // an image without layers (scratch, or a stage of config only) is an empty directory
+        // (an overlay needs at least one real lower directory)
+        if (!image?.layers.length) return await fn(rootfs);
+        await engine.snapshots.mountOverlay({ lowerChainIds: [...image.layers].map((l) => l.chainId).reverse(), target: rootfs });
         try {
           return await fn(rootfs);
         } finally {

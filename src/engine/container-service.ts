@@ -124,10 +124,12 @@ export class ContainerService {
     const { incomplete } = await this.store.load();
     for (const id of incomplete) await this.destroyLeftovers(id);
     this.watcher = watch(this.dirs.exits, (_ev, file) => {
-      if (typeof file === 'string' && /^[a-f0-9]{64}$/.test(file)) void this.checkExit(file);
+      if (typeof file === 'string' && /^[a-f0-9]{64}$/.test(file)) {
+        this.checkExit(file).catch((e: unknown) => warn(`container ${file.slice(0, 12)}: handling its exit: ${(e as Error).message}`));
+      }
     });
     await this.reconcile();
-    this.livenessTimer = setInterval(() => void this.checkMonitors(), 2000);
+    this.livenessTimer = setInterval(() => void this.checkMonitors().catch((e: unknown) => warn(`checking container monitors: ${(e as Error).message}`)), 2000);
     this.livenessTimer.unref();
   }
 
@@ -240,7 +242,7 @@ export class ContainerService {
         if (!rec || (rec.state.status !== 'running' && rec.state.status !== 'paused' && rec.state.status !== 'restarting')) return;
         const oom = await access(join(this.store.dirOf(id), 'persist', 'oom')).then(() => true, () => false);
         await this.teardown(id);
-        await this.store.setState(id, {
+        const { unsaved } = await this.store.recordState(id, {
           status: 'exited',
           exitCode,
           pid: 0,
@@ -249,6 +251,7 @@ export class ContainerService {
           oomKilled: oom,
           error,
         });
+        if (unsaved !== undefined) warn(`container ${id.slice(0, 12)} exited (${exitCode}), but its record could not be written: ${(unsaved as Error).message}`);
       });
       this.events.emit(`exit:${id}`, exitCode);
       const rec = this.store.get(id);
@@ -462,6 +465,7 @@ export class ContainerService {
         ...(rec.hostConfig.pidsLimit > 0 ? { pidsLimit: rec.hostConfig.pidsLimit } : {}),
         ...(rec.hostConfig.nanoCpus > 0 ? { cpuPeriod: 100000, cpuQuota: Math.round(rec.hostConfig.nanoCpus / 10000) } : {}),
         ...(rec.hostConfig.shmSize > 0 ? { shmSize: rec.hostConfig.shmSize } : {}),
+        ...(rec.hostConfig.readonlyBinds?.length ? { readonlyBinds: rec.hostConfig.readonlyBinds } : {}),
       });
       await writeFile(join(bundle, 'config.json'), JSON.stringify(spec));
       mark('spec written');
@@ -706,7 +710,10 @@ export class ContainerService {
     await this.withLock(id, async () => {
       const cur = this.store.get(id);
       if (!cur) return;
-      await this.store.setState(id, { status: 'removing' });
+      // Marked on disk first, so a crash half-way is finished at the next start; but a full
+      // disk must not make a container impossible to remove (removing it is how room is made).
+      const { unsaved } = await this.store.recordState(id, { status: 'removing' });
+      if (unsaved !== undefined) warn(`container ${id.slice(0, 12)}: removing it without marking it first: ${(unsaved as Error).message}`);
       await this.finishRemove(id);
     });
   }
@@ -999,6 +1006,11 @@ export function mergeEnv(base: readonly string[], over: readonly string[]): stri
 
 function classifyCreateError(e: CreateError): EngineError {
   return new EngineError('system', `failed to create task for container: OCI runtime create failed: ${e.message}: unknown`);
+}
+
+/** A problem the engine survives but an operator should see (berthd's stderr). */
+function warn(message: string): void {
+  process.stderr.write(`berthd: ${message}\n`);
 }
 
 function sleep(ms: number): Promise<void> {

@@ -4,6 +4,7 @@ import net from 'node:net';
 import { chmod, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createEngineApi } from '../api/index.ts';
+import { configureDistribution } from './distribution.ts';
 import { Engine } from './engine.ts';
 import { defaultPaths, type EnginePaths } from './paths.ts';
 
@@ -11,6 +12,8 @@ export interface DaemonOptions {
   readonly dataRoot?: string;
   readonly runRoot?: string;
   readonly socket?: string;
+  /** Registries reachable over plain HTTP besides loopback (host[:port] or IPv4 CIDR). */
+  readonly insecureRegistries?: readonly string[];
 }
 
 async function socketInUse(path: string): Promise<boolean> {
@@ -38,6 +41,7 @@ export async function runDaemon(o: DaemonOptions = {}): Promise<void> {
     process.exit(1);
   }
   const engine = await Engine.open(paths);
+  if (o.insecureRegistries?.length) configureDistribution(engine, { insecureRegistries: o.insecureRegistries });
   const server = createEngineApi(engine);
   await rm(paths.socket, { force: true });
   await new Promise<void>((resolve, reject) => {

@@ -48,6 +48,7 @@ interface State {
 }
 
 const states = new WeakMap<Engine, State>();
+const configs = new WeakMap<Engine, DistributionConfig>();
 
 /** `BERTH_INSECURE_REGISTRIES=host:port,10.0.0.0/8` adds insecure registries. */
 function configFromEnv(env: NodeJS.ProcessEnv = process.env): TransportOptions {
@@ -62,7 +63,21 @@ function newState(config: DistributionConfig = configFromEnv()): State {
 /** Set the registry settings of an engine (the daemon calls it once at start-up). */
 export function configureDistribution(engine: Engine, config: DistributionConfig): void {
   states.get(engine)?.transport.close();
-  states.set(engine, newState({ ...configFromEnv(), ...config }));
+  const merged = { ...configFromEnv(), ...config };
+  configs.set(engine, merged);
+  states.set(engine, newState(merged));
+}
+
+/** Docker's `RegistryConfig` of `GET /info`: insecure CIDRs, and an index entry per insecure host. */
+export function registryConfig(engine: Engine): { IndexConfigs: Record<string, unknown>; InsecureRegistryCIDRs: string[]; Mirrors: string[] } {
+  const list = ['127.0.0.0/8', ...((configs.get(engine) ?? configFromEnv()).insecureRegistries ?? [])];
+  const cidrs = [...new Set(list.filter((x) => x.includes('/')))];
+  const hosts = list.filter((x) => !x.includes('/'));
+  const IndexConfigs: Record<string, unknown> = {
+    'docker.io': { Name: 'docker.io', Mirrors: [], Secure: true, Official: true },
+  };
+  for (const h of hosts) IndexConfigs[h] = { Name: h, Mirrors: [], Secure: false, Official: false };
+  return { IndexConfigs, InsecureRegistryCIDRs: cidrs, Mirrors: [] };
 }
 
 function stateOf(engine: Engine): State {
@@ -123,8 +138,18 @@ function pullStore(engine: Engine): PullStore {
     writeBlob: async (source, o) => {
       await engine.content.writeBlob(source, { expected: o.expected, ...(o.signal ? { signal: o.signal } : {}) });
     },
+    applyLayerStream: async (tar, diffId, parentChainId, o) => {
+      const applied = await engine.snapshots.applyCheckedLayer(tar, {
+        diffId,
+        beforeCommit: o.beforeCommit,
+        ...(parentChainId ? { parentChainId } : {}),
+        ...(o.signal ? { signal: o.signal } : {}),
+      });
+      if (applied.diffId !== diffId) throw invalid(`layer diff ID mismatch: expected ${diffId}, got ${applied.diffId}`, 'diff-id-mismatch');
+      return { chainId: applied.chainId, size: applied.size };
+    },
     applyLayer: async (diffId, parentChainId, o) => {
-      const blob = await engine.content.openBlob(diffId);
+      const blob = await engine.content.openBlob(diffId, { highWaterMark: 1024 * 1024 });
       const tar = o.onBytes ? blob.pipe(counting(o.onBytes)) : blob;
       blob.on('error', (e) => tar.destroy(e));
       try {
@@ -295,7 +320,8 @@ export async function pushImage(engine: Engine, ref: string, o: PushImageOptions
         config,
         configDigest: image.id,
         diffIds,
-        openLayer: (d: Digest): Promise<Readable> => engine.content.openBlob(d),
+        openLayer: (d: Digest): Promise<Readable> => engine.content.openBlob(d, { highWaterMark: 1024 * 1024 }),
+        layerSize: async (d: Digest): Promise<number> => (await engine.content.statBlob(d)).size,
       },
       {
         memory,

@@ -9,13 +9,18 @@ import type { LayerApplier } from '../images/import.ts';
 import type { Overlay } from './container-service.ts';
 
 export interface ContentPort extends BlobStore {
-  openBlob(digest: Digest): Promise<Readable>;
+  openBlob(digest: Digest, o?: { readonly highWaterMark?: number }): Promise<Readable>;
   statBlob(digest: Digest): Promise<{ digest: Digest; size: number }>;
   removeUnreferenced(live: ReadonlySet<string>): Promise<number>;
 }
 
 export interface SnapshotPort extends LayerApplier, Overlay {
   diffLayer(upperDir: string, signal?: AbortSignal): Readable;
+  /** Apply a layer that must have digest `diffId`, committed only once `beforeCommit` resolves. */
+  applyCheckedLayer(
+    tar: Readable,
+    o: { readonly diffId: Digest; readonly parentChainId?: Digest; readonly signal?: AbortSignal; readonly beforeCommit?: () => Promise<void> },
+  ): Promise<{ chainId: Digest; diffId: Digest; size: number }>;
   removeUnreferenced(live: ReadonlySet<string>): Promise<number>;
 }
 
@@ -25,7 +30,7 @@ export async function openContent(root: string): Promise<ContentPort> {
   return {
     writeBlob: (data, opts) => store.writeBlob(data, opts),
     readBlob: (d) => store.readBlob(d),
-    openBlob: (d) => store.openBlob(d),
+    openBlob: (d, o) => store.openBlob(d, o),
     statBlob: (d) => store.statBlob(d),
     async removeUnreferenced(live) {
       let freed = 0;
@@ -43,6 +48,7 @@ export async function openSnapshots(root: string): Promise<SnapshotPort> {
   const store = await SnapshotStore.open(root);
   return {
     applyLayer: (tar, opts) => store.applyLayer(tar, opts),
+    applyCheckedLayer: (tar, opts) => store.applyLayer(tar, opts),
     mountOverlay: (o) => store.mountOverlay(o),
     unmount: (t) => store.unmount(t),
     diffLayer: (upper, signal) => diffLayer(upper, signal ? { signal } : {}),

@@ -121,4 +121,23 @@ describe('snapshot store', () => {
       // And it can be applied again.
       assert.equal((await store.applyLayer(await layer('a'))).created, true);
     }));
+
+  it('beforeCommit: a rejection after unpacking leaves no snapshot; a resolution commits', () =>
+    withTempDir(async (dir) => {
+      const root = join(dir, 's');
+      const store = await SnapshotStore.open(root);
+      const t = await layer('gated');
+      const before = (await readdir(root)).sort();
+      await assert.rejects(
+        store.applyLayer(t, { diffId: sha256Digest(t), beforeCommit: () => Promise.reject(new Error('blob write failed')) }),
+        /blob write failed/,
+      );
+      assert.deepEqual((await readdir(root)).sort(), before);
+      assert.deepEqual(store.listSnapshots(), []);
+      let asked = 0;
+      const ok = await store.applyLayer(t, { diffId: sha256Digest(t), beforeCommit: async () => void asked++ });
+      assert.equal(ok.created, true);
+      assert.equal(asked, 1);
+      assert.equal(store.listSnapshots().length, 1);
+    }));
 });

@@ -39,6 +39,8 @@ export interface ApplyLayerOptions {
   /** The expected diff ID: lets an existing snapshot be recognised before extracting. */
   readonly diffId?: Digest;
   readonly signal?: AbortSignal;
+  /** Awaited once the layer is unpacked and checked, before it is committed; a rejection undoes it. */
+  readonly beforeCommit?: () => Promise<void>;
 }
 
 export interface AppliedLayer {
@@ -247,6 +249,7 @@ export class SnapshotStore implements SnapshotReader, LayerApplier, SnapshotMana
         throw invalid(`layer diff ID mismatch: expected ${options.diffId}, got ${diffId}`, 'diff-id-mismatch');
       }
       const chainId = chainIdOf(parent, diffId);
+      await options.beforeCommit?.();
 
       // Decided synchronously, so two concurrent applies of one layer commit it once.
       const known = this.records.get(chainId);

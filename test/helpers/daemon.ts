@@ -39,16 +39,17 @@ export class TestDaemon {
   private proc?: ChildProcess;
   log = '';
 
-  constructor() {
+  /** `dataRoot`: somewhere else than `<base>/data` (a filesystem the test mounted itself). */
+  constructor(o: { readonly dataRoot?: string } = {}) {
     // short paths: conmon's attach socket path must stay under 108 bytes
     const base = mkdtempSync('/tmp/bt-');
-    this.root = join(base, 'data');
+    this.root = o.dataRoot ?? join(base, 'data');
     this.run = join(base, 'run');
     this.socket = join(this.run, 'berth.sock');
   }
 
   get base(): string {
-    return resolve(this.root, '..');
+    return resolve(this.run, '..');
   }
 
   get env(): NodeJS.ProcessEnv {

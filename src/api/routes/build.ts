@@ -1,62 +1,57 @@
-// POST /build: the classic builder over the Engine API (a tar context in, JSON lines out).
-import { Readable } from 'node:stream';
-import { createGunzip } from 'node:zlib';
-import { EngineError, errnoOf, invalid } from '../../core/errors.ts';
-import { BuildError } from '../../build/builder.ts';
-import { openContextTar } from '../../build/context/index.ts';
+// POST /build: the classic builder over the Engine API (a tar context in, JSON lines out: the
+// steps' output as `stream`, a FROM image's pull progress as `docker pull`'s status lines).
+import { EngineError, invalid, isEngineError } from '../../core/errors.ts';
+import { BuildError, type RegistryCredentials } from '../../build/builder.ts';
+import { BAD_DATA, decompressed, openContextTar } from '../../build/context/index.ts';
 import type { Engine } from '../../engine/engine.ts';
 import { type Router, boolParam, sendJson } from '../server.ts';
+import { authFromConfig, toJsonMessage } from './distribution.ts';
 
 /**
- * The request body as a plain tar that always ends properly. The docker CLI's classic builder
- * sends a context whose last entry (the `.dockerfile.<random>` it injects for `-f -` or a
- * Dockerfile outside the context) is neither padded to a block nor followed by the end-of-archive
- * blocks; Docker's daemon reads such a tar all the same, so the missing padding and end blocks
- * are supplied here (after gunzipping a compressed context: the tar inside is the short one).
+ * The request body as a plain tar that always ends properly. The context may come compressed
+ * (gzip, bzip2, xz, zstd: `docker build - < ctx.tar.xz` sends stdin as it is, and Docker's
+ * daemon decompresses it). The docker CLI's classic builder sends a context whose last entry
+ * (the `.dockerfile.<random>` it injects for `-f -` or a Dockerfile outside the context) is
+ * neither padded to a block nor followed by the end-of-archive blocks; Docker's daemon reads
+ * such a tar all the same, so the missing padding and end blocks are supplied here (after
+ * decompressing: the tar inside is the short one).
  */
 async function* terminatedTar(body: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
-  const it = body[Symbol.asyncIterator]();
-  const head: Buffer[] = [];
-  let headLen = 0;
-  let ended = false;
-  while (headLen < 2) {
-    const r = await it.next();
-    if (r.done) {
-      ended = true;
-      break;
-    }
-    head.push(r.value);
-    headLen += r.value.length;
-  }
-  const first = Buffer.concat(head);
-  async function* raw(): AsyncGenerator<Buffer> {
-    if (first.length) yield first;
-    if (ended) return;
-    for (;;) {
-      const r = await it.next();
-      if (r.done) return;
-      yield r.value;
-    }
-  }
-  let plain: AsyncIterable<Buffer> = raw();
-  if (first[0] === 0x1f && first[1] === 0x8b) {
-    const gunzip = createGunzip();
-    const src = Readable.from(raw());
-    src.on('error', (e) => gunzip.destroy(e));
-    plain = src.pipe(gunzip);
-  }
   let total = 0;
   try {
-    for await (const c of plain) {
+    for await (const c of decompressed(body)) {
       total += c.length;
       yield c;
     }
   } catch (e) {
-    if (errnoOf(e)?.startsWith('Z_')) throw invalid(`invalid build context: bad gzip data: ${(e as Error).message}`);
+    if (isEngineError(e) && e.code === BAD_DATA) throw invalid(`invalid build context: ${e.message}`);
     throw e;
   }
   if (total === 0) return;
   yield Buffer.alloc((512 - (total % 512)) % 512 + 1024);
+}
+
+/**
+ * X-Registry-Config: base64url of a JSON map from registry server address to AuthConfig (every
+ * login the client has). Undecodable values count as none, as Docker ignores them.
+ */
+export function decodeRegistryConfig(header: string | string[] | undefined): Record<string, RegistryCredentials> {
+  const h = (Array.isArray(header) ? header[0] : header)?.trim();
+  if (!h) return {};
+  let o: unknown;
+  try {
+    o = JSON.parse(Buffer.from(h.replace(/-/g, '+').replace(/_/g, '/'), 'base64').toString('utf8'));
+  } catch {
+    return {};
+  }
+  if (typeof o !== 'object' || o === null || Array.isArray(o)) return {};
+  const out: Record<string, RegistryCredentials> = {};
+  for (const [server, v] of Object.entries(o as Record<string, unknown>)) {
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) continue;
+    const auth = authFromConfig(v as Record<string, unknown>);
+    if (auth) out[server] = auth;
+  }
+  return out;
 }
 
 function jsonParam(q: URLSearchParams, name: string): Record<string, string> {
@@ -100,13 +95,17 @@ export function buildRoutes(r: Router, engine: Engine): void {
         labels: jsonParam(q, 'labels'),
         ...(q.get('target') ? { target: q.get('target') ?? '' } : {}),
         noCache: boolParam(q, 'nocache'),
+        pull: boolParam(q, 'pull'),
+        registryAuth: decodeRegistryConfig(ctx.req.headers['x-registry-config']),
         removeIntermediate: q.get('rm') === null ? true : boolParam(q, 'rm'),
         forceRemove: boolParam(q, 'forcerm'),
         network: q.get('networkmode') || 'default',
         signal: ac.signal,
         emit: (e) => {
           if (e.kind === 'result') send({ aux: { ID: e.id } });
-          else if (!quiet) send({ stream: e.text });
+          else if (quiet) return;
+          else if (e.kind === 'stream') send({ stream: e.text });
+          else send(toJsonMessage(e.progress));
         },
       });
       if (quiet) send({ stream: `${img.id}\n` });

@@ -3,6 +3,7 @@ import os from 'node:os';
 import type { Router } from '../server.ts';
 import { API_VERSION, ENGINE_VERSION, MIN_API_VERSION, sendJson } from '../server.ts';
 import type { Engine } from '../../engine/engine.ts';
+import { registryConfig } from '../../engine/distribution.ts';
 import { familiarString } from '../../core/reference.ts';
 
 export function systemRoutes(r: Router, engine: Engine): void {
@@ -119,7 +120,7 @@ export function systemRoutes(r: Router, engine: Engine): void {
       OSType: 'linux',
       Architecture: 'x86_64',
       IndexServerAddress: 'https://index.docker.io/v1/',
-      RegistryConfig: { IndexConfigs: {}, InsecureRegistryCIDRs: ['127.0.0.0/8'], Mirrors: [] },
+      RegistryConfig: registryConfig(engine),
       NCPU: os.cpus().length,
       MemTotal: os.totalmem(),
       DockerRootDir: engine.paths.dataRoot,

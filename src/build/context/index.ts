@@ -11,3 +11,4 @@ export { checksumSources, resolveCopySources, type ChecksumResult, type Owner, t
 export { IgnoreMatcher, keepBuildFiles, readDockerignore } from './dockerignore.ts';
 export { containsWildcards, goMatch, type ResolvedSource } from './glob.ts';
 export { resolveInScope } from './scope.ts';
+export { BAD_DATA, decompressed, detectCompression, isArchiveFile, isTarHeader, looksLikeArchive, HEADER_SIZE, type Compression } from './compression.ts';

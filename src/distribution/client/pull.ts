@@ -6,7 +6,7 @@
 // store behind PullStore makes each step atomic, so a failure leaves nothing half-made.
 
 import { createHash } from 'node:crypto';
-import { Readable } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
 import { isDigest, sha256Digest, type Digest } from '../../core/digest.ts';
 import { EngineError, invalid, isEngineError, notFound } from '../../core/errors.ts';
 import { decompress, type DecompressOptions } from './decompress.ts';
@@ -30,6 +30,17 @@ export interface PullStore {
     diffId: Digest,
     parentChainId: Digest | undefined,
     o: { readonly signal?: AbortSignal; readonly onBytes?: (n: number) => void },
+  ): Promise<{ readonly chainId: Digest; readonly size: number }>;
+  /**
+   * Apply a layer tar as it arrives, on top of `parentChainId` (which is here): committed only
+   * if the tar's digest is `diffId` and `beforeCommit` resolves. Optional: without it every
+   * layer is stored first and applied after.
+   */
+  applyLayerStream?(
+    tar: Readable,
+    diffId: Digest,
+    parentChainId: Digest | undefined,
+    o: { readonly signal?: AbortSignal; readonly beforeCommit: () => Promise<void> },
   ): Promise<{ readonly chainId: Digest; readonly size: number }>;
 }
 
@@ -226,6 +237,8 @@ export async function pullImage(repo: Repository, store: PullStore, req: PullReq
     readonly chainId: Digest;
     readonly parent: Digest | undefined;
     readonly existing?: number;
+    /** Unpacked while it downloads (its parent is here from the start). */
+    readonly streamed?: boolean;
   }
   const plans: Plan[] = [];
   let parent: Digest | undefined;
@@ -239,6 +252,12 @@ export async function pullImage(repo: Repository, store: PullStore, req: PullReq
     parent = chainId;
   });
   for (const p of plans) emit({ id: p.id, status: p.existing !== undefined ? 'Already exists' : 'Pulling fs layer', layer: true });
+  // The lowest layer to fetch sits on layers that are all here: it can be unpacked while it
+  // downloads (the tar goes to the content store and to the snapshot at once), instead of
+  // after. The others wait for their parent, so they are stored first and applied in order.
+  const first = plans.findIndex((p) => p.existing === undefined);
+  if (first >= 0 && store.applyLayerStream) plans[first] = { ...(plans[first] as Plan), streamed: true };
+  const streamedApplied = new Map<number, { readonly chainId: Digest; readonly size: number }>();
 
   const ac = new AbortController();
   const onAbort = (): void => ac.abort(signal?.reason);
@@ -272,7 +291,19 @@ export async function pullImage(repo: Repository, store: PullStore, req: PullReq
               },
             });
             const tar = counted(decompress(bytes, o.decompress ?? {}), (n) => (uncompressed = n));
-            await store.writeBlob(Readable.from(tar), { expected: p.diffId, signal: inner });
+            if (p.streamed && store.applyLayerStream) {
+              const [toBlob, toSnapshot] = tee(tar);
+              const stored = store.writeBlob(toBlob, { expected: p.diffId, signal: inner });
+              stored.catch((e: unknown) => toSnapshot.destroy(e as Error));
+              const applied = store.applyLayerStream(toSnapshot, p.diffId, p.parent, { signal: inner, beforeCommit: () => stored });
+              applied.catch((e: unknown) => toBlob.destroy(e as Error));
+              const [s1, s2] = await Promise.allSettled([stored, applied]);
+              if (s1.status === 'rejected') throw s1.reason;
+              if (s2.status === 'rejected') throw s2.reason;
+              streamedApplied.set(p.index, s2.value);
+            } else {
+              await store.writeBlob(Readable.from(tar), { expected: p.diffId, signal: inner });
+            }
           } finally {
             reply.body.destroy();
           }
@@ -313,7 +344,7 @@ export async function pullImage(repo: Repository, store: PullStore, req: PullReq
       }
       const uncompressed = await downloads.get(p.index);
       const report = throttled(onProgress, p.id, 'Extracting', uncompressed);
-      const applied = await store.applyLayer(p.diffId, p.parent, { signal: inner, onBytes: (n) => report(n) });
+      const applied = streamedApplied.get(p.index) ?? (await store.applyLayer(p.diffId, p.parent, { signal: inner, onBytes: (n) => report(n) }));
       report(uncompressed ?? 0, true);
       if (applied.chainId !== p.chainId) throw invalid(`layer ${p.diffId} gave chain ${applied.chainId}, expected ${p.chainId}`);
       emit({ id: p.id, status: 'Pull complete', layer: true });
@@ -328,6 +359,40 @@ export async function pullImage(repo: Repository, store: PullStore, req: PullReq
     signal?.removeEventListener('abort', onAbort);
   }
   return { manifestDigest, configDigest, config, layers };
+}
+
+/** Two readers of one source, fed at the pace of the slower; an error of the source reaches both. */
+export function tee(source: AsyncIterable<Buffer>, highWaterMark = 1024 * 1024): [Readable, Readable] {
+  const outs = [new PassThrough({ highWaterMark }), new PassThrough({ highWaterMark })] as const;
+  // A reader sees an error by reading; one that has stopped must not make it uncaught.
+  for (const s of outs) s.on('error', () => undefined);
+  const room = (s: PassThrough): Promise<void> =>
+    new Promise((resolve) => {
+      const done = (): void => {
+        s.off('drain', done);
+        s.off('close', done);
+        resolve();
+      };
+      s.on('drain', done);
+      s.on('close', done);
+    });
+  void (async () => {
+    try {
+      for await (const chunk of source) {
+        if (outs.some((s) => s.destroyed)) {
+          // One reader gave up: the other must not take what it has for the whole.
+          for (const s of outs) s.destroy(new Error('the other reader of the layer stopped'));
+          return;
+        }
+        const waits = outs.filter((s) => !s.write(chunk)).map(room);
+        if (waits.length) await Promise.all(waits);
+      }
+      for (const s of outs) s.end();
+    } catch (e) {
+      for (const s of outs) s.destroy(e as Error);
+    }
+  })();
+  return [outs[0], outs[1]];
 }
 
 /** The failure to report: the caller's abort, else the error that stopped the pull. */

@@ -1,21 +1,22 @@
 // Pushing one image under one tag, as Docker does: for each layer (3 at a time) ask first —
 // a compressed form remembered for it may already be in the repository (HEAD: "Layer already
 // exists") or in another repository of the registry (cross-repository mount: "Mounted from
-// …") — and only otherwise gzip it once into a spool file (which gives its digest and size,
-// and a body that can be sent again after a failure) and upload it: one PUT for small blobs,
-// PATCH chunks for large ones. Then the config blob, then a Docker schema2 manifest.
+// …") — and only otherwise gzip it (pgzip.ts: in parallel, incompressible parts stored) while
+// uploading it in one streamed PATCH, then PUT with its digest. With a set chunk size the gzip
+// goes to a spool file first (its digest is then asked for again) and is sent in PATCH chunks,
+// or in one PUT when small. Then the config blob, then a Docker schema2 manifest.
 
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Transform, type Readable } from 'node:stream';
+import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { createGzip } from 'node:zlib';
 import type { Digest } from '../../core/digest.ts';
 import { isEngineError } from '../../core/errors.ts';
 import type { LayerBlob, LayerMemory } from './layer-memory.ts';
 import { isGzipLayerType, MediaType } from './manifest.ts';
+import { parallelGzip } from './pgzip.ts';
 import { shortId, throttled, type ProgressSink } from './progress.ts';
 import type { Repository } from './repository.ts';
 
@@ -28,6 +29,8 @@ export interface PushSource {
   readonly diffIds: readonly Digest[];
   /** A layer's uncompressed tar. */
   openLayer(diffId: Digest, signal?: AbortSignal): Promise<Readable>;
+  /** Its size in bytes, for progress. */
+  layerSize?(diffId: Digest): Promise<number>;
 }
 
 export interface PushOptions {
@@ -40,7 +43,9 @@ export interface PushOptions {
   readonly concurrency?: number;
   /** Blobs up to this size go in one PUT; larger ones in PATCH chunks (default 16 MiB). */
   readonly monolithicMax?: number;
-  /** Chunk size of a chunked upload (default 8 MiB). */
+  /** Upload compressed layers from a spool file in PATCH chunks of this size. Default: none —
+   *  the layer is compressed while it is sent, in one PATCH, as Docker does it (registries such
+   *  as docker-registry take one long PATCH much faster than many short ones). */
   readonly chunkSize?: number;
   /** Tries of one blob upload (default 3). */
   readonly attempts?: number;
@@ -111,7 +116,7 @@ async function spoolLayer(tar: Readable, dir: string, signal: AbortSignal | unde
     await pipeline(
       tar,
       counter(onBytes),
-      createGzip(),
+      (source: AsyncIterable<Buffer>) => parallelGzip(source),
       new Transform({
         transform(chunk: Buffer, _enc, cb) {
           hash.update(chunk);
@@ -176,6 +181,60 @@ async function uploadBlob(
   }
 }
 
+/**
+ * Compress a layer while uploading it, as Docker does: POST, one PATCH whose body is the gzip
+ * as it is made, then PUT with the digest that came out. Nothing is spooled; a retry after a
+ * server fault compresses again (the output is the same bytes, see pgzip.ts).
+ */
+async function streamLayer(repo: Repository, src: PushSource, diffId: Digest, o: PushOptions): Promise<Blob> {
+  const id = shortId(diffId);
+  const total = await src.layerSize?.(diffId).catch(() => undefined);
+  const attempts = Math.max(1, o.attempts ?? 3);
+  for (let attempt = 1; ; attempt++) {
+    let location: URL | undefined;
+    const pushing = throttled(o.onProgress, id, 'Pushing', total);
+    try {
+      location = await repo.startUpload(o.signal);
+      const tar = await src.openLayer(diffId, o.signal);
+      const hash = createHash('sha256');
+      let size = 0;
+      const body = Readable.from(
+        (async function* (): AsyncGenerator<Buffer> {
+          let read = 0;
+          const counted = (async function* (): AsyncGenerator<Buffer> {
+            for await (const c of tar as AsyncIterable<Buffer>) {
+              read += c.byteLength;
+              pushing(read);
+              yield c;
+            }
+          })();
+          for await (const c of parallelGzip(counted)) {
+            hash.update(c);
+            size += c.byteLength;
+            yield c;
+          }
+        })(),
+        { objectMode: false },
+      );
+      try {
+        location = await repo.patchStream(location, { open: () => body }, o.signal);
+      } finally {
+        body.destroy();
+        tar.destroy();
+      }
+      const blob: Blob = { digest: `sha256:${hash.digest('hex')}` as Digest, size };
+      await repo.finishUpload(location, blob.digest, o.signal);
+      if (total !== undefined) pushing(total, true);
+      return blob;
+    } catch (e) {
+      if (location) repo.cancelUpload(location);
+      if (o.signal?.aborted) throw o.signal.reason ?? e;
+      if (!(isEngineError(e, 'unavailable') && attempt < attempts)) throw e;
+      await sleep((o.retryDelayMs ?? 1000) * attempt, o.signal);
+    }
+  }
+}
+
 /** A descriptor of a gzip layer in a Docker schema2 manifest. */
 interface LayerDescriptor {
   readonly mediaType: string;
@@ -212,7 +271,14 @@ async function pushLayer(repo: Repository, src: PushSource, diffId: Digest, o: P
       return done(b);
     }
   }
-  // Compress it (once), then ask again for that digest, then upload.
+  if (o.chunkSize === undefined) {
+    const blob = await streamLayer(repo, src, diffId, o);
+    await remember({ diffId, digest: blob.digest, size: blob.size, mediaType: MediaType.dockerLayer, registry: '', repository: '' });
+    await remember(here(blob));
+    emit({ id, status: 'Pushed', layer: true });
+    return done(blob);
+  }
+  // Chunked uploads of a set size: compress it (once), ask again for that digest, then upload.
   const compressing = throttled(o.onProgress, id, 'Pushing', undefined);
   const spool = await spoolLayer(await src.openLayer(diffId, o.signal), o.spoolDir, o.signal, (n) => compressing(n));
   try {

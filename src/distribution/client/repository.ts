@@ -142,6 +142,22 @@ export class Repository {
     return reply.headers.location ? locationOf(reply) : location;
   }
 
+  /** Send a blob whose length is not known yet in one PATCH (chunked transfer encoding, no
+   *  Content-Range), as Docker streams a layer while compressing it; returns the next Location. */
+  async patchStream(location: URL, body: BodySource, signal?: AbortSignal): Promise<URL> {
+    const reply = await this.session.request({
+      method: 'PATCH',
+      path: location,
+      headers: { 'Content-Type': 'application/octet-stream' },
+      body,
+      ...(signal ? { signal } : {}),
+      retry: false,
+    });
+    if (reply.status !== 202 && reply.status !== 204) return fail(reply, 'PATCH');
+    discard(reply);
+    return reply.headers.location ? locationOf(reply) : location;
+  }
+
   /** Close a chunked upload: PUT ?digest= without a body. */
   async finishUpload(location: URL, digest: Digest, signal?: AbortSignal): Promise<void> {
     const url = new URL(location);

@@ -55,6 +55,8 @@ export interface SpecOptions {
   /** bytes, default 64 MiB */
   shmSize?: number;
   noNewPrivileges?: boolean;
+  /** host directories bind-mounted read-only, after the default mounts */
+  readonlyBinds?: readonly { source: string; destination: string }[];
 }
 
 export const DEFAULT_PATH_ENV = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
@@ -222,6 +224,7 @@ function mounts(o: SpecOptions, privileged: boolean, readonlyRootfs: boolean): O
     { destination: '/etc/hostname', type: 'bind', source: o.etcFiles.hostname, options: [...etcOpts] },
     { destination: '/etc/hosts', type: 'bind', source: o.etcFiles.hosts, options: [...etcOpts] },
   );
+  for (const b of o.readonlyBinds ?? []) ms.push({ destination: b.destination, type: 'bind', source: b.source, options: ['rbind', 'ro', 'nosuid', 'nodev', 'rprivate'] });
   return ms;
 }
 
