@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -140,5 +140,80 @@ describe('content store', () => {
       const { digest } = await store.writeBlob(Buffer.from('x'));
       await writeFile(join(root, 'blobs', 'sha256', 'not-a-digest'), '');
       assert.deepEqual(await store.listBlobs(), [parseDigest(digest)]);
+    }));
+});
+
+describe('content store: adopting a finished file', () => {
+  const outside = (root: string, name: string) => join(root, name);
+
+  it('renames the file into place when the digest the writer computed matches', () =>
+    withStore(async (store, root) => {
+      const data = Buffer.from('uploaded elsewhere on this filesystem');
+      const file = outside(root, 'upload');
+      await writeFile(file, data, { mode: 0o600 });
+      const ino = (await stat(file)).ino;
+      const digest = sha256Digest(data);
+      assert.deepEqual(await store.adoptBlob(file, { expected: digest, computed: digest, size: data.length }), { digest, size: data.length });
+      await assert.rejects(stat(file), { code: 'ENOENT' });
+      const blob = join(root, 'blobs', 'sha256', digest.slice(7));
+      const st = await stat(blob);
+      assert.equal(st.ino, ino, 'renamed, not copied');
+      assert.equal(st.mode & 0o777, 0o644);
+      assert.deepEqual(await store.readBlob(digest), data);
+      assert.deepEqual(await ingestFiles(root), []);
+    }));
+
+  it('without a computed digest it hashes the file: the bytes decide', () =>
+    withStore(async (store, root) => {
+      const data = Buffer.alloc(700 * 1024 + 3, 7); // more than one read buffer
+      const file = outside(root, 'upload');
+      await writeFile(file, data);
+      const wrong = sha256Digest('not these bytes');
+      await assert.rejects(store.adoptBlob(file, { expected: wrong }), (e) => {
+        assert.ok(isEngineError(e, 'invalid-parameter'));
+        assert.equal(e.code, 'digest-mismatch');
+        assert.match(e.message, new RegExp(`expected ${wrong}, got ${sha256Digest(data)}`));
+        return true;
+      });
+      assert.deepEqual(await blobFiles(root), []);
+      assert.deepEqual(await readFile(file), data, 'a refused file stays where it was');
+      const digest = sha256Digest(data);
+      assert.deepEqual(await store.adoptBlob(file, { expected: digest }), { digest, size: data.length });
+      assert.deepEqual(await store.readBlob(digest), data);
+    }));
+
+  it('refuses a computed digest or a size that disagrees, storing nothing', () =>
+    withStore(async (store, root) => {
+      const data = Buffer.from('12345');
+      const file = outside(root, 'upload');
+      await writeFile(file, data);
+      const digest = sha256Digest(data);
+      await assert.rejects(store.adoptBlob(file, { expected: digest, computed: sha256Digest('1234') }), (e) => isEngineError(e, 'invalid-parameter') && e.code === 'digest-mismatch');
+      await assert.rejects(store.adoptBlob(file, { expected: digest, size: 4 }), (e) => isEngineError(e, 'invalid-parameter') && e.code === 'size-mismatch');
+      assert.deepEqual(await blobFiles(root), []);
+      assert.deepEqual(await readFile(file), data);
+    }));
+
+  it('a blob that is already there stays; the file goes; two adoptions at once both succeed', () =>
+    withStore(async (store, root) => {
+      const data = Buffer.from('same bytes');
+      const digest = sha256Digest(data);
+      await store.writeBlob(data);
+      const before = (await stat(join(root, 'blobs', 'sha256', digest.slice(7)))).ino;
+      const a = outside(root, 'a');
+      await writeFile(a, data);
+      assert.deepEqual(await store.adoptBlob(a, { expected: digest, computed: digest }), { digest, size: data.length });
+      await assert.rejects(stat(a), { code: 'ENOENT' });
+      assert.equal((await stat(join(root, 'blobs', 'sha256', digest.slice(7)))).ino, before);
+
+      const other = Buffer.from('pushed twice at once');
+      const od = sha256Digest(other);
+      const files = [outside(root, 'b'), outside(root, 'c')];
+      for (const f of files) await writeFile(f, other);
+      const infos = await Promise.all(files.map((f) => store.adoptBlob(f, { expected: od })));
+      assert.deepEqual(infos, [{ digest: od, size: other.length }, { digest: od, size: other.length }]);
+      assert.deepEqual(await store.readBlob(od), other);
+      assert.deepEqual(await store.listBlobs(), [digest, od].sort());
+      for (const f of files) await assert.rejects(stat(f), { code: 'ENOENT' });
     }));
 });

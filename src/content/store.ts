@@ -5,9 +5,12 @@
 //
 // A blob is streamed to an ingest file while hashed, checked against the expected digest and
 // size, fsynced, then renamed to its final name and its directory fsynced. A half-written blob
-// never has a final name; ingest leftovers are swept at start-up.
+// never has a final name; ingest leftovers are swept at start-up. adoptBlob does the same for a
+// file someone else wrote on the store's filesystem (a registry upload): checked, fsynced and
+// renamed into place, without copying it.
 
 import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -21,6 +24,19 @@ export interface WriteBlobOptions {
   readonly expected?: Digest;
   /** The blob must have exactly this many bytes (stops reading as soon as it has more). */
   readonly size?: number;
+  readonly signal?: AbortSignal;
+}
+
+export interface AdoptBlobOptions {
+  /** The file must have this digest, or nothing is stored (invalid-parameter, digest-mismatch). */
+  readonly expected: Digest;
+  /** The file must have exactly this many bytes (invalid-parameter, size-mismatch). */
+  readonly size?: number;
+  /**
+   * The digest of the file's bytes as its writer computed them while writing them (and nobody
+   * wrote to it since). Absent: the file is read and hashed here.
+   */
+  readonly computed?: Digest;
   readonly signal?: AbortSignal;
 }
 
@@ -49,6 +65,16 @@ export interface ContentWriter {
   writeBlob(source: BlobSource, options?: WriteBlobOptions): Promise<BlobInfo>;
 }
 
+/** Taking over a finished file instead of copying it. */
+export interface ContentAdopter {
+  /**
+   * Make the file at `path` the blob `expected`: on success it is the blob and `path` is gone
+   * (renamed into place, or removed when the blob was already there); on a mismatch nothing is
+   * stored and the file is left where it was.
+   */
+  adoptBlob(path: string, options: AdoptBlobOptions): Promise<BlobInfo>;
+}
+
 export interface ContentManager {
   /** True when a blob was removed, false when there was none. */
   deleteBlob(digest: Digest): Promise<boolean>;
@@ -73,7 +99,10 @@ function chunks(source: BlobSource): AsyncIterable<Uint8Array> {
   return source;
 }
 
-export class ContentStore implements ContentReader, ContentWriter, ContentManager {
+/** Read size when hashing a file: one buffer, reused. */
+const HASH_BUFFER_BYTES = 256 * 1024;
+
+export class ContentStore implements ContentReader, ContentWriter, ContentAdopter, ContentManager {
   private readonly active = new Set<string>();
 
   private constructor(readonly root: string) {}
@@ -157,6 +186,55 @@ export class ContentStore implements ContentReader, ContentWriter, ContentManage
     }
   }
 
+  /**
+   * Make a finished file on this store's filesystem the blob `expected` without copying it:
+   * check its size and digest (the writer's `computed` one, or hash the file now), give it a
+   * blob's mode (0644), fsync it, rename it to its final name and fsync that
+   * directory. A crash leaves either the file where it was or the complete blob. A file on
+   * another filesystem is copied (through writeBlob) and then removed.
+   */
+  async adoptBlob(path: string, options: AdoptBlobOptions): Promise<BlobInfo> {
+    const { expected, size: expectedSize, computed, signal } = options;
+    signal?.throwIfAborted();
+    try {
+      let size: number;
+      const fh = await open(path, 'r');
+      try {
+        size = (await fh.stat()).size;
+        if (expectedSize !== undefined && size !== expectedSize) {
+          throw invalid(`blob size mismatch: expected ${expectedSize} bytes, got ${size}`, 'size-mismatch');
+        }
+        const digest = computed ?? (await hashFile(fh, signal));
+        signal?.throwIfAborted();
+        if (digest !== expected) throw invalid(`digest mismatch: expected ${expected}, got ${digest}`, 'digest-mismatch');
+        await fh.chmod(0o644);
+        await fh.sync();
+      } finally {
+        await fh.close().catch(() => undefined);
+      }
+      const final = this.blobPath(expected);
+      if (await exists(final)) {
+        await rm(path, { force: true }); // immutable: the one there is the same
+        return { digest: expected, size };
+      }
+      try {
+        await rename(path, final);
+      } catch (e) {
+        if (errnoOf(e) !== 'EXDEV') throw e;
+        const info = await this.writeBlob(createReadStream(path), { expected, size, ...(signal ? { signal } : {}) });
+        await rm(path, { force: true });
+        return info;
+      }
+      await syncDir(join(this.root, 'blobs', 'sha256'));
+      return { digest: expected, size };
+    } catch (e) {
+      if (!isEngineError(e) && errnoOf(e) !== undefined && !(e instanceof Error && e.name === 'AbortError')) {
+        throw systemError(`adopting blob ${expected}: ${(e as Error).message}`, e);
+      }
+      throw e;
+    }
+  }
+
   async readBlob(digest: Digest): Promise<Buffer> {
     try {
       return await readFile(this.blobPath(digest));
@@ -171,6 +249,16 @@ export class ContentStore implements ContentReader, ContentWriter, ContentManage
       throw this.mapError(e, digest);
     });
     return fh.createReadStream({ start: options.start, end: options.end, ...(options.highWaterMark ? { highWaterMark: options.highWaterMark } : {}) });
+  }
+
+  /**
+   * The blob's file, open for reading, for a reader that brings its own buffers (a server
+   * sending it without allocating a buffer per read). The caller closes it.
+   */
+  async openBlobFile(digest: Digest): Promise<FileHandle> {
+    return open(this.blobPath(digest), 'r').catch((e: unknown) => {
+      throw this.mapError(e, digest);
+    });
   }
 
   async statBlob(digest: Digest): Promise<BlobInfo> {
@@ -229,6 +317,20 @@ async function exists(path: string): Promise<boolean> {
     if (errnoOf(e) === 'ENOENT') return false;
     throw e;
   }
+}
+
+/** sha256 of a whole open file, read through one reused buffer. */
+async function hashFile(fh: FileHandle, signal: AbortSignal | undefined): Promise<Digest> {
+  const hash = createHash('sha256');
+  const buf = Buffer.allocUnsafe(HASH_BUFFER_BYTES);
+  for (let pos = 0; ; ) {
+    signal?.throwIfAborted();
+    const { bytesRead } = await fh.read(buf, 0, buf.byteLength, pos);
+    if (bytesRead === 0) break;
+    hash.update(buf.subarray(0, bytesRead));
+    pos += bytesRead;
+  }
+  return `sha256:${hash.digest('hex')}` as Digest;
 }
 
 async function syncDir(path: string): Promise<void> {

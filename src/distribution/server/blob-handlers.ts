@@ -1,8 +1,7 @@
 // `/v2/<name>/blobs/<digest>`: GET (with Range), HEAD, DELETE (unlink from the repository).
 
-import { pipeline } from 'node:stream/promises';
 import { registryError } from './errors.ts';
-import { parseRange, sendEmpty, type Handler, type RequestContext } from './http.ts';
+import { parseRange, sendEmpty, sendFileRange, type Handler, type RequestContext } from './http.ts';
 import { parseRegistryDigest, parseRepositoryName } from './names.ts';
 
 function params(p: readonly string[]) {
@@ -29,17 +28,24 @@ export const getBlob: Handler = async (ctx: RequestContext, p) => {
   const start = range?.start ?? 0;
   const end = range?.end ?? info.size - 1;
   const length = info.size === 0 ? 0 : end - start + 1;
-  ctx.res.writeHead(status, {
+  const headers = {
     ...common,
     'Content-Length': length,
     ...(range !== undefined ? { 'Content-Range': `bytes ${start}-${end}/${info.size}` } : {}),
-  });
+  };
   if (ctx.req.method === 'HEAD' || length === 0) {
+    ctx.res.writeHead(status, headers);
     ctx.res.end();
     return;
   }
-  const stream = await ctx.storage.openBlob(digest, { start, end });
-  await pipeline(stream, ctx.res, { signal: ctx.signal });
+  // Open before the headers: a blob collected since the stat is still a plain 404.
+  const fh = await ctx.storage.openBlobFile(digest);
+  try {
+    ctx.res.writeHead(status, headers);
+    await sendFileRange(ctx.res, fh, start, end, ctx.signal);
+  } finally {
+    await fh.close();
+  }
 };
 
 export const deleteBlob: Handler = async (ctx, p) => {

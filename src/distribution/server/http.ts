@@ -1,6 +1,8 @@
 // HTTP plumbing shared by the handlers: the request context, replies, bounded body reads,
-// Range / Content-Range parsing and `n`/`last` pagination with a Link header.
+// sending a file's bytes, Range / Content-Range parsing and `n`/`last` pagination with a Link
+// header.
 
+import type { FileHandle } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { registryError } from './errors.ts';
 import type { RegistryStorage } from './storage.ts';
@@ -35,6 +37,48 @@ export function sendJson(ctx: RequestContext, status: number, value: unknown, he
     ...headers,
   });
   ctx.res.end(ctx.req.method === 'HEAD' ? undefined : body);
+}
+
+/** Bytes per read when sending a file. */
+const SEND_CHUNK_BYTES = 128 * 1024;
+
+/**
+ * Send bytes `start`..`end` (inclusive) of an open file as the rest of the body of `res`
+ * (headers set, not yet sent) and end it. Two buffers serve the whole file: one is read into
+ * while the other is on its way out, and a buffer is refilled only after the socket has taken
+ * it (its write callback), which is also the backpressure. A stream would allocate a buffer per
+ * read that only a garbage collection frees, and a process streaming a large blob grows by
+ * tens of MiB before one comes. Rejects when the client goes away (`signal`) or the file is
+ * shorter than promised.
+ */
+export async function sendFileRange(res: ServerResponse, fh: FileHandle, start: number, end: number, signal: AbortSignal): Promise<void> {
+  const aborted = new Promise<never>((_, reject) => {
+    if (signal.aborted) reject(signal.reason);
+    signal.addEventListener('abort', () => reject(signal.reason), { once: true });
+  });
+  aborted.catch(() => undefined);
+  const chunk = Math.min(SEND_CHUNK_BYTES, end - start + 1);
+  const buffers = [Buffer.allocUnsafeSlow(chunk), Buffer.allocUnsafeSlow(chunk)] as const;
+  const written: [Promise<void> | undefined, Promise<void> | undefined] = [undefined, undefined];
+  const write = (data: Buffer): Promise<void> => {
+    const p = new Promise<void>((resolve, reject) => {
+      res.write(data, (err) => (err ? reject(err) : resolve()));
+    });
+    p.catch(() => undefined); // awaited later, or abandoned when something else failed first
+    return p;
+  };
+  let pos = start;
+  for (let i = 0; pos <= end; i ^= 1) {
+    const buf = buffers[i as 0 | 1];
+    const pending = written[i as 0 | 1];
+    if (pending !== undefined) await Promise.race([pending, aborted]);
+    const { bytesRead } = await fh.read(buf, 0, Math.min(buf.byteLength, end - pos + 1), pos);
+    if (bytesRead === 0) throw new Error(`file ended at byte ${pos} of ${end + 1}`);
+    written[i as 0 | 1] = write(bytesRead === buf.byteLength ? buf : buf.subarray(0, bytesRead));
+    pos += bytesRead;
+  }
+  await Promise.race([Promise.all(written), aborted]);
+  res.end();
 }
 
 /** The whole request body, refused with `onTooLarge` once it passes `limit` bytes. */

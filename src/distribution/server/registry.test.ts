@@ -1,7 +1,8 @@
 // Every endpoint of the registry over real HTTP on 127.0.0.1, on a real temporary root.
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, utimes, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readlink, utimes, writeFile } from 'node:fs/promises';
+import { get as httpGet } from 'node:http';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import {
@@ -125,6 +126,57 @@ describe('blobs: monolithic push and pull', () => {
     const beyond = await call(url, 'GET', `/v2/mono/blobs/${b.digest}`, { headers: { Range: 'bytes=16-20' } });
     assert.equal(beyond.status, 416);
     assert.equal(beyond.headers['content-range'], 'bytes */16');
+  });
+
+  test('a blob of many read buffers comes back whole, and in ranges across their edges', async () => {
+    const data = Buffer.alloc(1024 * 1024 + 12345);
+    for (let i = 0; i + 4 <= data.length; i += 4) data.writeUInt32LE(i, i);
+    const b = blobOf(data);
+    assert.equal((await call(url, 'POST', `/v2/mono/blobs/uploads/?digest=${b.digest}`, { body: b.data })).status, 201);
+    const g = await call(url, 'GET', `/v2/mono/blobs/${b.digest}`);
+    assert.equal(g.status, 200);
+    assert.ok(g.body.equals(data));
+    for (const [start, end] of [[128 * 1024 - 3, 256 * 1024 + 5], [0, 128 * 1024 - 1], [data.length - 7, data.length - 1], [1000, 1000]] as const) {
+      const part = await call(url, 'GET', `/v2/mono/blobs/${b.digest}`, { headers: { Range: `bytes=${start}-${end}` } });
+      assert.equal(part.status, 206);
+      assert.equal(part.headers['content-range'], `bytes ${start}-${end}/${data.length}`);
+      assert.ok(part.body.equals(data.subarray(start, end + 1)), `${start}-${end}`);
+    }
+    // Several at once share nothing.
+    const all = await Promise.all(Array.from({ length: 4 }, () => call(url, 'GET', `/v2/mono/blobs/${b.digest}`)));
+    for (const r of all) assert.ok(r.body.equals(data));
+  });
+
+  test('a client that goes away mid-download does not disturb the server', async () => {
+    const b = blobOf(Buffer.alloc(8 * 1024 * 1024, 'd'));
+    await pushBlob(url, 'mono', b);
+    // A handle left open may be closed by the garbage collector instead, which node warns about.
+    const warnings: string[] = [];
+    const onWarning = (w: Error) => warnings.push(w.message);
+    process.on('warning', onWarning);
+    const u = new URL(`/v2/mono/blobs/${b.digest}`, url);
+    await new Promise<void>((resolve, reject) => {
+      const req = httpGet({ host: u.hostname, port: u.port, path: u.pathname, agent: false }, (res) => {
+        res.once('data', () => {
+          res.destroy();
+          resolve();
+        });
+      });
+      req.on('error', reject);
+    });
+    // The server runs in this process: its handle on the blob's file is closed again.
+    const blobPath = join(reg.root, 'blobs', 'sha256', b.digest.slice('sha256:'.length));
+    const openOnBlob = async () => (await Promise.all((await readdir('/proc/self/fd')).map((fd) => readlink(`/proc/self/fd/${fd}`).catch(() => '')))).filter((t) => t === blobPath).length;
+    for (let i = 0; (await openOnBlob()) > 0; i++) {
+      assert.ok(i < 200, 'the blob file is still open 2 s after the client went away');
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    await new Promise((r) => setImmediate(r));
+    process.off('warning', onWarning);
+    assert.deepEqual(warnings.filter((m) => /file descriptor/i.test(m)), []);
+    const g = await call(url, 'GET', `/v2/mono/blobs/${b.digest}`);
+    assert.equal(g.status, 200);
+    assert.ok(g.body.equals(b.data));
   });
 
   test('POST then PUT with the whole blob', async () => {
@@ -589,6 +641,49 @@ describe('restart', () => {
         assert.deepEqual(g.body, manifest.data);
         assert.equal((await call(second.url, 'GET', String(s.headers.location))).status, 404);
         assert.equal((await call(second.url, 'GET', String(fresh.headers.location))).status, 204);
+      } finally {
+        await second.close();
+      }
+    } finally {
+      await first.close();
+    }
+  });
+
+  test('an upload resumes after a restart; finishing verifies the digest by reading the data again', async () => {
+    const first = await startTestRegistry();
+    const root = first.root;
+    try {
+      const data = Buffer.alloc(300 * 1024, 'r');
+      const good = await call(first.url, 'POST', '/v2/resume/blobs/uploads/');
+      const bad = await call(first.url, 'POST', '/v2/resume/blobs/uploads/');
+      for (const s of [good, bad]) {
+        const p = await call(first.url, 'PATCH', String(s.headers.location), { body: data.subarray(0, 100 * 1024), headers: { 'Content-Range': `0-${100 * 1024 - 1}` } });
+        assert.equal(p.status, 202);
+      }
+      await first.registry.close();
+
+      const second = await startTestRegistry({ root });
+      try {
+        const digest = sha256(data);
+        for (const s of [good, bad]) {
+          const st = await call(second.url, 'GET', String(s.headers.location));
+          assert.equal(st.headers.range, `0-${100 * 1024 - 1}`);
+          const p = await call(second.url, 'PATCH', String(s.headers.location), { body: data.subarray(100 * 1024, 200 * 1024), headers: { 'Content-Range': `${100 * 1024}-${200 * 1024 - 1}` } });
+          assert.equal(p.status, 202);
+        }
+        const wrong = sha256(Buffer.alloc(300 * 1024, 'w'));
+        const refused = await call(second.url, 'PUT', `${bad.headers.location}?digest=${wrong}`, { body: data.subarray(200 * 1024) });
+        assert.equal(refused.status, 400);
+        assert.equal(refused.code, 'DIGEST_INVALID');
+        assert.equal((await call(second.url, 'GET', `/v2/resume/blobs/${wrong}`)).status, 404);
+        assert.equal((await call(second.url, 'GET', `/v2/resume/blobs/${digest}`)).status, 404);
+        assert.equal((await call(second.url, 'GET', String(bad.headers.location))).status, 404);
+
+        const done = await call(second.url, 'PUT', `${good.headers.location}?digest=${digest}`, { body: data.subarray(200 * 1024) });
+        assert.equal(done.status, 201);
+        assert.deepEqual((await call(second.url, 'GET', `/v2/resume/blobs/${digest}`)).body, data);
+        assert.deepEqual(await readdir(join(root, 'uploads')), []);
+        assert.deepEqual(await readdir(join(root, 'ingest')), []);
       } finally {
         await second.close();
       }

@@ -3,10 +3,10 @@
 // error into the spec's error body through errors.ts.
 
 import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
-import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
+import type { Server as HttpsServer } from 'node:https';
 import { ContentStore } from '../../content/index.ts';
 import { errorResponse, registryError } from './errors.ts';
-import { Htpasswd } from './htpasswd.ts';
+import type { Htpasswd } from './htpasswd.ts';
 import type { RequestContext } from './http.ts';
 import { allowedMethods, matchRoute } from './routes.ts';
 import { RegistryStorage } from './storage.ts';
@@ -59,6 +59,11 @@ const DAY_MS = 24 * 60 * 60 * 1000;
 const SWEEP_INTERVAL_MS = 60 * 60 * 1000;
 const REALM = 'berth-registry';
 
+async function loadHtpasswd(path: string): Promise<Htpasswd> {
+  const { Htpasswd } = await import('./htpasswd.ts');
+  return Htpasswd.load(path);
+}
+
 export async function createRegistryServer(opts: RegistryServerOptions): Promise<RegistryServer> {
   const content = await ContentStore.open(opts.root);
   const storage = new RegistryStorage(opts.root, content);
@@ -67,7 +72,8 @@ export async function createRegistryServer(opts: RegistryServerOptions): Promise
   // Nothing is writing yet: every ingest file is a leftover, and old sessions are stale.
   const sweptIngest = await content.sweepIngest();
   const sweptUploads = await uploads.sweep(maxAge);
-  const auth = opts.htpasswd !== undefined ? await Htpasswd.load(opts.htpasswd) : undefined;
+  // TLS and bcrypt are loaded only when asked for: a plain registry does not carry them.
+  const auth = opts.htpasswd !== undefined ? await loadHtpasswd(opts.htpasswd) : undefined;
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const started = performance.now();
@@ -131,7 +137,7 @@ export async function createRegistryServer(opts: RegistryServerOptions): Promise
   // Blob uploads may take longer than Node's default 5-minute request timeout.
   const serverOptions = { requestTimeout: 0, headersTimeout: 60_000 };
   const server = opts.tls
-    ? createHttpsServer({ ...serverOptions, cert: opts.tls.cert, key: opts.tls.key }, listener)
+    ? (await import('node:https')).createServer({ ...serverOptions, cert: opts.tls.cert, key: opts.tls.key }, listener)
     : createHttpServer(serverOptions, listener);
 
   const timer = setInterval(() => {

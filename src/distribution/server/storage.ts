@@ -14,12 +14,11 @@
 // them). Deleting unlinks; unreferenced blobs stay in the content store for garbage collection.
 
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readdir, readFile, rename, rm, stat, unlink } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Readable } from 'node:stream';
 import { digestHex, isDigest, type Digest } from '../../core/digest.ts';
 import { errnoOf, isEngineError } from '../../core/errors.ts';
-import type { BlobInfo, ContentStore, OpenBlobOptions } from '../../content/index.ts';
+import type { BlobInfo, ContentStore } from '../../content/index.ts';
 import { readJson } from '../../util/fs.ts';
 import { isTag, parseRepositoryName, type RepositoryName, type Tag } from './names.ts';
 
@@ -105,8 +104,9 @@ export class RegistryStorage {
     }
   }
 
-  openBlob(digest: Digest, options?: OpenBlobOptions): Promise<Readable> {
-    return this.content.openBlob(digest, options);
+  /** The blob's file, open for reading (the caller closes it). */
+  openBlobFile(digest: Digest): Promise<FileHandle> {
+    return this.content.openBlobFile(digest);
   }
 
   /** True when a link was removed. */

@@ -4,19 +4,24 @@
 //   <root>/uploads/<uuid>/data        the bytes received so far (its size is the offset)
 //
 // Lifecycle: create -> append chunks in order (a chunk is all or nothing: a failed or short
-// one is cut off again) -> finish streams `data` through the content store with the digest
-// the client claims, so only a verified blob ever gets a name -> the session is removed.
-// cancel removes it at once; a digest or size mismatch removes it too. Sessions idle longer
-// than the age limit (and any left half-made) are swept at start-up and then periodically.
-// Calls on one session are serialised, so two PATCHes can never interleave their bytes.
+// one is cut off again) -> finish hands `data` to the content store with the digest the client
+// claims; the store renames it into place only if it hashes to that digest, so only a verified
+// blob ever gets a name -> the session is removed. cancel removes it at once; a digest or size
+// mismatch removes it too. Sessions idle longer than the age limit (and any left half-made) are
+// swept at start-up and then periodically. Calls on one session are serialised, so two PATCHes
+// can never interleave their bytes.
+//
+// The digest is computed while the bytes arrive: each session keeps a running sha256 of `data`
+// in memory, so finishing costs an fsync and a rename, not a second pass over the blob. The
+// state lives only in this process: after a restart (or if `data` changed size behind its
+// back) there is none that matches, and the store hashes the file once at finish instead.
 
-import { randomUUID } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { mkdir, open, readdir, rm, stat } from 'node:fs/promises';
+import { createHash, randomUUID, type Hash } from 'node:crypto';
+import { mkdir, open, readdir, rm, stat, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Digest } from '../../core/digest.ts';
 import { errnoOf, isEngineError } from '../../core/errors.ts';
-import type { BlobInfo, ContentStore } from '../../content/index.ts';
+import type { BlobInfo, ContentAdopter } from '../../content/index.ts';
 import { readJson, writeJsonAtomic } from '../../util/fs.ts';
 import { registryError } from './errors.ts';
 import type { ByteRange } from './http.ts';
@@ -49,18 +54,25 @@ export interface FinishOptions {
   readonly signal?: AbortSignal;
 }
 
+/** sha256 of a session's first `size` bytes, as they were written. */
+interface RunningHash {
+  readonly hash: Hash;
+  readonly size: number;
+}
+
 export class UploadSessions {
   private readonly dir: string;
   private readonly locks = new Map<string, Promise<unknown>>();
+  private readonly hashes = new Map<string, RunningHash>();
 
   private constructor(
     root: string,
-    private readonly content: ContentStore,
+    private readonly content: ContentAdopter,
   ) {
     this.dir = join(root, 'uploads');
   }
 
-  static async open(root: string, content: ContentStore): Promise<UploadSessions> {
+  static async open(root: string, content: ContentAdopter): Promise<UploadSessions> {
     const u = new UploadSessions(root, content);
     await mkdir(u.dir, { recursive: true, mode: 0o700 });
     return u;
@@ -103,7 +115,13 @@ export class UploadSessions {
   /** The session's status; BLOB_UPLOAD_UNKNOWN unless it exists and belongs to `name`. */
   async status(name: RepositoryName, uuid: string): Promise<UploadStatus> {
     await this.check(name, uuid);
-    return { uuid, size: (await stat(this.dataPath(uuid))).size };
+    try {
+      return { uuid, size: (await stat(this.dataPath(uuid))).size };
+    } catch (e) {
+      // finished (or cancelled) between the check and here
+      if (errnoOf(e) === 'ENOENT') throw registryError('blob-upload-unknown', `blob upload unknown: ${uuid}`, { uuid });
+      throw e;
+    }
   }
 
   private async check(name: RepositoryName, uuid: string): Promise<void> {
@@ -134,14 +152,16 @@ export class UploadSessions {
       if (range !== undefined && range.start !== start) {
         throw registryError('range-invalid', `chunk starts at ${range.start}, expected ${start}`, { offset: start });
       }
+      // Hash on a copy: a chunk that is cut off again must not count.
+      const prior = this.hashes.get(uuid);
+      const hash = prior?.size === start ? prior.hash.copy() : start === 0 ? createHash('sha256') : undefined;
       let pos = start;
       try {
         for await (const chunk of source) {
           signal?.throwIfAborted();
-          let off = 0;
-          while (off < chunk.byteLength) {
-            off += (await fh.write(chunk, off, chunk.byteLength - off, pos + off)).bytesWritten;
-          }
+          const written = writeAt(fh, chunk, pos);
+          hash?.update(chunk); // while the write is under way on libuv's thread pool
+          await written;
           pos += chunk.byteLength;
           if (range !== undefined && pos - start > range.end - range.start + 1) {
             throw registryError('size-invalid', `chunk is longer than its Content-Range ${range.start}-${range.end}`);
@@ -154,6 +174,8 @@ export class UploadSessions {
         await fh.truncate(start);
         throw e;
       }
+      if (hash !== undefined) this.hashes.set(uuid, { hash, size: pos });
+      else this.hashes.delete(uuid);
       return pos;
     } finally {
       await fh.close();
@@ -161,19 +183,25 @@ export class UploadSessions {
   }
 
   /**
-   * Close the session: append the optional last chunk, then stream everything through the
-   * content store, which keeps it only if it hashes to `digest`. The session is removed on
-   * success and on a digest or size mismatch (nothing is stored then).
+   * Close the session: append the optional last chunk, then have the content store take `data`
+   * over as the blob, which it does only if it hashes to `digest` (the running hash when it
+   * covers the whole file, else the store reads it once). The session is removed on success
+   * and on a digest or size mismatch (nothing is stored then).
    */
   async finish(name: RepositoryName, uuid: string, { digest, last, signal }: FinishOptions): Promise<BlobInfo> {
     return this.withLock(uuid, async () => {
       await this.check(name, uuid);
       if (last !== undefined) await this.appendLocked(uuid, last.source, { ...(last.range ? { range: last.range } : {}), ...(signal ? { signal } : {}) });
-      const size = (await stat(this.dataPath(uuid))).size;
+      const path = this.dataPath(uuid);
+      const size = (await stat(path)).size;
+      const running = this.hashes.get(uuid);
+      // copy(): the state stays usable if this attempt fails for another reason (say, EIO).
+      const computed = running?.size === size ? (`sha256:${running.hash.copy().digest('hex')}` as Digest) : undefined;
       try {
-        const info = await this.content.writeBlob(createReadStream(this.dataPath(uuid)), {
+        const info = await this.content.adoptBlob(path, {
           expected: digest,
           size,
+          ...(computed !== undefined ? { computed } : {}),
           ...(signal ? { signal } : {}),
         });
         await this.remove(uuid);
@@ -193,6 +221,7 @@ export class UploadSessions {
   }
 
   private async remove(uuid: string): Promise<void> {
+    this.hashes.delete(uuid);
     await rm(this.sessionDir(uuid), { recursive: true, force: true });
   }
 
@@ -217,10 +246,17 @@ export class UploadSessions {
         }
       }
       if (stale) {
+        this.hashes.delete(entry);
         await rm(path, { recursive: true, force: true });
         n++;
       }
     }
     return n;
   }
+}
+
+/** Write all of `chunk` at `pos`. */
+async function writeAt(fh: FileHandle, chunk: Uint8Array, pos: number): Promise<void> {
+  let off = 0;
+  while (off < chunk.byteLength) off += (await fh.write(chunk, off, chunk.byteLength - off, pos + off)).bytesWritten;
 }
