@@ -149,6 +149,15 @@ describe('overlay mounts of snapshots', () => {
         await store.unmount(d.target);
       }
       assert.deepEqual(await readdir(join(store.root, 'empty')), []);
+      // No layer and no upper directory (COPY --from a FROM scratch stage): an empty read-only view.
+      const none = await dirs('none-readonly');
+      await store.mountOverlay({ lowerChainIds: [], target: none.target });
+      try {
+        assert.deepEqual(await readdir(none.target), []);
+        await assert.rejects(writeFile(join(none.target, 'x'), 'x'), (e) => (e as { code?: string }).code === 'EROFS');
+      } finally {
+        await store.unmount(none.target);
+      }
       const one = await store.applyLayer(await buildTar([{ name: 'only', content: '1' }]));
       const ro = await dirs('one-readonly');
       await store.mountOverlay({ lowerChainIds: [one.chainId], target: ro.target });

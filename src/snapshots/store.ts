@@ -323,6 +323,12 @@ export class SnapshotStore implements SnapshotReader, LayerApplier, SnapshotMana
 
   async mountOverlay(options: OverlayMountOptions): Promise<void> {
     const lowers = options.lowerChainIds.map((c) => `l/${this.record(c).link}`);
+    if (lowers.length === 0 && options.upperDir === undefined) {
+      // A read-only view of no layer: overlayfs would need two distinct lowers; an empty
+      // read-only tmpfs is the same view. ("ro" is a mount flag: mount(8) parses it.)
+      await native.mount({ type: 'tmpfs', source: 'tmpfs', target: options.target, options: 'ro,mode=755,size=4k,nr_inodes=1', cwd: this.root });
+      return;
+    }
     if (lowers.length === 0) lowers.push('empty');
     // Without an upper directory overlayfs wants two lowers.
     if (options.upperDir === undefined && lowers.length === 1) lowers.push('empty');
