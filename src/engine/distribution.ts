@@ -142,6 +142,8 @@ function pullStore(engine: Engine): PullStore {
       const applied = await engine.snapshots.applyCheckedLayer(tar, {
         diffId,
         beforeCommit: o.beforeCommit,
+        // the gate is the content store's write of the same stream, which checks diffId
+        diffIdCheckedByGate: true,
         ...(parentChainId ? { parentChainId } : {}),
         ...(o.signal ? { signal: o.signal } : {}),
       });

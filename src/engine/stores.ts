@@ -19,7 +19,14 @@ export interface SnapshotPort extends LayerApplier, Overlay {
   /** Apply a layer that must have digest `diffId`, committed only once `beforeCommit` resolves. */
   applyCheckedLayer(
     tar: Readable,
-    o: { readonly diffId: Digest; readonly parentChainId?: Digest; readonly signal?: AbortSignal; readonly beforeCommit?: () => Promise<void> },
+    o: {
+      readonly diffId: Digest;
+      readonly parentChainId?: Digest;
+      readonly signal?: AbortSignal;
+      readonly beforeCommit?: () => Promise<void>;
+      /** beforeCommit resolves only once the same bytes were checked against diffId. */
+      readonly diffIdCheckedByGate?: boolean;
+    },
   ): Promise<{ chainId: Digest; diffId: Digest; size: number }>;
   removeUnreferenced(live: ReadonlySet<string>): Promise<number>;
 }

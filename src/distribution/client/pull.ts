@@ -33,8 +33,9 @@ export interface PullStore {
   ): Promise<{ readonly chainId: Digest; readonly size: number }>;
   /**
    * Apply a layer tar as it arrives, on top of `parentChainId` (which is here): committed only
-   * if the tar's digest is `diffId` and `beforeCommit` resolves. Optional: without it every
-   * layer is stored first and applied after.
+   * once `beforeCommit` resolves, which it does only when the same bytes, written to the
+   * content store, had digest `diffId`. Optional: without it every layer is stored first and
+   * applied after.
    */
   applyLayerStream?(
     tar: Readable,
