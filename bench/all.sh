@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 out=${1:-}
 [ -n "$out" ] && mkdir -p "$out"
 status=0
-for b in run-rm api-breakdown ops memory build registry; do
+for b in run-rm api-breakdown ops memory build registry commit; do
   echo "### bench/$b.mjs" >&2
   if [ -n "$out" ]; then
     node "bench/$b.mjs" >"$out/$b.md" 2>"$out/$b.log" || status=1

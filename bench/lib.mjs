@@ -554,6 +554,10 @@ export class Dockerd {
     d.cli = new Cli('dockerd', DOCKER_CLI, ['-H', `unix://${d.sock}`], process.env);
     return d;
   }
+  /** Another docker CLI binary (e.g. Debian's /usr/bin/docker 20.10) against this dockerd, with extra env. */
+  otherCli(name, file, env = {}) {
+    return new Cli(name, file, ['-H', `unix://${this.sock}`], { ...process.env, ...env });
+  }
   async stop() {
     if (this.stopped) return;
     this.stopped = true;

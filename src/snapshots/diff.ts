@@ -14,6 +14,8 @@ import { encodeHeader, END_OF_ARCHIVE, paddingFor, type TarWriteHeader } from '.
 import { devMajor, devMinor } from '../core/device.ts';
 
 const CHUNK = 64 * 1024;
+/** Read size for large files: fewer thread-pool round trips and hash calls than CHUNK. */
+const LARGE_CHUNK = 1024 * 1024;
 /** Files up to this size are read with one synchronous read (metadata is always read synchronously). */
 const SMALL_FILE = 256 * 1024;
 
@@ -59,22 +61,37 @@ function smallFileData(abs: string, size: number): Buffer {
   return buf;
 }
 
+/**
+ * `size` bytes of a large file in chunks of LARGE_CHUNK, the next chunk read (positionally, on
+ * the thread pool) while the consumer hashes and writes the current one; zero-padded if the
+ * file shrank while being read.
+ */
 async function* largeFileData(abs: string, size: number): AsyncGenerator<Buffer> {
   const fh = await open(abs, constants.O_RDONLY | constants.O_NOFOLLOW);
+  const readAt = async (pos: number): Promise<Buffer> => {
+    const buf = Buffer.allocUnsafe(Math.min(LARGE_CHUNK, size - pos));
+    const { bytesRead } = await fh.read(buf, 0, buf.length, pos);
+    return bytesRead === buf.length ? buf : buf.subarray(0, bytesRead);
+  };
+  let next: Promise<Buffer> | undefined;
   try {
-    let left = size;
-    while (left > 0) {
-      const buf = Buffer.allocUnsafe(Math.min(CHUNK, left));
-      const { bytesRead } = await fh.read(buf, 0, buf.length, null);
-      if (bytesRead === 0) {
+    let pos = 0;
+    next = size > 0 ? readAt(0) : undefined;
+    while (next !== undefined) {
+      const buf = await next;
+      next = undefined;
+      if (buf.length === 0) {
         // The file shrank while being read: keep the archive well-formed.
-        yield Buffer.alloc(left);
+        yield Buffer.alloc(size - pos);
         return;
       }
-      left -= bytesRead;
-      yield bytesRead === buf.length ? buf : buf.subarray(0, bytesRead);
+      pos += buf.length;
+      if (pos < size) next = readAt(pos);
+      yield buf;
     }
   } finally {
+    // Stopped early (error, abort): let the read in flight finish before closing its handle.
+    await next?.catch(() => undefined);
     await fh.close();
   }
 }
@@ -170,7 +187,8 @@ async function* walk(root: string, rel: string, links: Map<string, string>, out:
  * A layer tar of the changes recorded in an overlay upper directory (unmounted, or at least with
  * the container stopped). The stream is lazy: the directory is read as the tar is consumed, in
  * chunks of about 64 KiB. Metadata and files up to 256 KiB are read synchronously (about 40 µs
- * a file, 8x faster than a promise per call); larger files are read asynchronously.
+ * a file, 8x faster than a promise per call); larger files are read asynchronously, 1 MiB at a
+ * time with the next read in flight (64 KiB reads made a 1 GiB file take twice as long).
  */
 export function diffLayer(upperDir: string, options: { signal?: AbortSignal } = {}): Readable {
   const { signal } = options;
