@@ -3,8 +3,9 @@
 //   images: busybox (the imported rootfs, 1 layer) and "big" (busybox rootfs + a 100 MiB random
 //           file, imported as one layer from a tar, so it shares no layer with busybox)
 //   clients → servers: berth → berth's registry, berth → docker-registry (Debian's reference
-//           registry, private config and storage), docker CLI → dockerd → berth's registry and →
-//           docker-registry, skopeo (docker-archive → registry, registry → dir) → both servers.
+//           registry, private config and storage), the docker CLI → berthd → docker-registry
+//           (berthd without the node CLI's start-up), docker CLI → dockerd → berth's registry
+//           and → docker-registry, skopeo (docker-archive → registry, registry → dir) → both.
 //   The skopeo rows are the server comparison (same client, same data); each server's VmRSS is
 //   read from /proc/<pid>/status after its transfers (push and pull of both images).
 //
@@ -48,7 +49,7 @@ await main(async () => {
   const root = benchRoot('registry');
   const tar = busyboxTar(root);
   const dist = snapshotDist(root);
-  const eng = await startEngines(root, tar, ['berth', 'dockerd']);
+  const eng = await startEngines(root, tar, ['berth', 'docker-berthd', 'dockerd']);
 
   // ---- the big image: busybox rootfs + a random file, one layer
   const bigDir = join(root, 'bigfs');
@@ -92,15 +93,18 @@ await main(async () => {
   const SERVER = { berth: "berth's registry", dreg: 'docker-registry' };
 
   // current local name of each image in each engine
+  // (berth's CLI and the docker CLI → berthd share berthd's image store)
   const cur = { berth: { busybox: 'busybox:latest', big: 'big:latest' }, dockerd: { busybox: 'busybox:latest', big: 'big:latest' } };
+  const storeOf = { berth: 'berth', 'docker-berthd': 'berth', dockerd: 'dockerd' };
   const engineXfer = (e, img, port) => {
     const cli = eng[e];
+    const names = cur[storeOf[e]];
     const target = `localhost:${port}/bench/${img}:latest`;
-    if (cur[e][img] !== target) cli.sh(['tag', cur[e][img], target]);
+    if (names[img] !== target) cli.sh(['tag', names[img], target]);
     const push = cli.timed(['push', target], { timeout: 300_000 }).ms;
-    for (const t of new Set([cur[e][img], target])) cli.sh(['rmi', t]);
+    for (const t of new Set([names[img], target])) cli.sh(['rmi', t]);
     const pull = cli.timed(['pull', target], { timeout: 300_000 }).ms;
-    cur[e][img] = target;
+    names[img] = target;
     return { push, pull };
   };
   const skopeoXfer = (img, port) => {
@@ -115,6 +119,7 @@ await main(async () => {
   const scenarios = [
     { id: 'berth→berth', client: 'berth', server: 'berth', run: (img, p) => engineXfer('berth', img, p) },
     { id: 'berth→dreg', client: 'berth', server: 'dreg', run: (img, p) => engineXfer('berth', img, p) },
+    { id: 'dberthd→dreg', client: 'docker → berthd', server: 'dreg', run: (img, p) => engineXfer('docker-berthd', img, p) },
     { id: 'dockerd→berth', client: 'docker → dockerd', server: 'berth', run: (img, p) => engineXfer('dockerd', img, p) },
     { id: 'dockerd→dreg', client: 'docker → dockerd', server: 'dreg', run: (img, p) => engineXfer('dockerd', img, p) },
     { id: 'skopeo→berth', client: 'skopeo', server: 'berth', run: (img, p) => skopeoXfer(img, p) },
@@ -157,5 +162,7 @@ await main(async () => {
   process.stdout.write(table(['client', ...keys, 'VmRSS'], pairs.map(([c, a, b]) => [c, ...[...keys, 'rss'].map((k) => `${f2(med(a, k) / med(b, k))}×`)])));
   process.stdout.write('\nRatios, berth client / docker → dockerd, same server (medians):\n\n');
   process.stdout.write(table(['server', ...keys], [['berth', 'berth→berth', 'dockerd→berth'], ['dreg', 'berth→dreg', 'dockerd→dreg']].map(([s, a, b]) => [SERVER[s], ...keys.map((k) => `${f2(med(a, k) / med(b, k))}×`)])));
+  process.stdout.write('\nRatio, the docker CLI → berthd / the docker CLI → dockerd, to docker-registry (same client, engines compared; medians):\n\n');
+  process.stdout.write(table(['', ...keys], [['docker → berthd / docker → dockerd', ...keys.map((k) => `${f2(med('dberthd→dreg', k) / med('dockerd→dreg', k))}×`)]]));
   for (const [s, m] of Object.entries(fails)) process.stdout.write(`\n${s} failures: ${m.join(' / ')}\n`);
 }, { deadlineMin: 20 });

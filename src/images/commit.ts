@@ -11,7 +11,7 @@ export interface LayerStore {
 }
 
 export interface BlobOpener extends BlobStore {
-  openBlob(digest: Digest): Promise<Readable>;
+  openBlob(digest: Digest, o?: { readonly highWaterMark?: number }): Promise<Readable>;
 }
 
 export interface HistoryEntry {
@@ -29,7 +29,7 @@ export async function addLayer(
 ): Promise<LayerInfo> {
   const { digest } = await deps.blobs.writeBlob(tar, { signal });
   const top = parent[parent.length - 1];
-  const applied = await deps.layers.applyLayer(await deps.blobs.openBlob(digest), {
+  const applied = await deps.layers.applyLayer(await deps.blobs.openBlob(digest, { highWaterMark: 1024 * 1024 }), {
     ...(top ? { parentChainId: top.chainId } : {}),
     diffId: digest,
     signal,
