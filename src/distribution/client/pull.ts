@@ -6,9 +6,10 @@
 // store behind PullStore makes each step atomic, so a failure leaves nothing half-made.
 
 import { createHash } from 'node:crypto';
-import { PassThrough, Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { isDigest, sha256Digest, type Digest } from '../../core/digest.ts';
 import { EngineError, invalid, isEngineError, notFound } from '../../core/errors.ts';
+import { tee } from '../../util/tee.ts';
 import { decompress, type DecompressOptions } from './decompress.ts';
 import { isAbort } from './errors.ts';
 import type { LayerMemory } from './layer-memory.ts';
@@ -360,40 +361,6 @@ export async function pullImage(repo: Repository, store: PullStore, req: PullReq
     signal?.removeEventListener('abort', onAbort);
   }
   return { manifestDigest, configDigest, config, layers };
-}
-
-/** Two readers of one source, fed at the pace of the slower; an error of the source reaches both. */
-export function tee(source: AsyncIterable<Buffer>, highWaterMark = 1024 * 1024): [Readable, Readable] {
-  const outs = [new PassThrough({ highWaterMark }), new PassThrough({ highWaterMark })] as const;
-  // A reader sees an error by reading; one that has stopped must not make it uncaught.
-  for (const s of outs) s.on('error', () => undefined);
-  const room = (s: PassThrough): Promise<void> =>
-    new Promise((resolve) => {
-      const done = (): void => {
-        s.off('drain', done);
-        s.off('close', done);
-        resolve();
-      };
-      s.on('drain', done);
-      s.on('close', done);
-    });
-  void (async () => {
-    try {
-      for await (const chunk of source) {
-        if (outs.some((s) => s.destroyed)) {
-          // One reader gave up: the other must not take what it has for the whole.
-          for (const s of outs) s.destroy(new Error('the other reader of the layer stopped'));
-          return;
-        }
-        const waits = outs.filter((s) => !s.write(chunk)).map(room);
-        if (waits.length) await Promise.all(waits);
-      }
-      for (const s of outs) s.end();
-    } catch (e) {
-      for (const s of outs) s.destroy(e as Error);
-    }
-  })();
-  return [outs[0], outs[1]];
 }
 
 /** The failure to report: the caller's abort, else the error that stopped the pull. */

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, test } from 'node:test';
-import { tee } from './pull.ts';
+import { tee } from './tee.ts';
 
 async function* chunks(data: Buffer, size: number, fail?: Error): AsyncGenerator<Buffer> {
   for (let i = 0; i < data.byteLength; i += size) yield data.subarray(i, i + size);
