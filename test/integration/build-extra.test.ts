@@ -149,10 +149,11 @@ describe('build - < context archive', () => {
     const bad = Buffer.concat([good.subarray(0, 64), Buffer.alloc(4096, 0x55)]);
     const r = build(['-t', 'stdin-corrupt', '-'], bad);
     assert.notEqual(r.code, 0);
-    assert.match(r.stderr, /invalid build context: bad xz data/);
+    // xz may hand out garbage before it notices the bad data: the tar reader can fail first
+    assert.match(r.stderr, /invalid build context: (bad xz data|corrupt tar archive)/);
     const gz = build(['-t', 'stdin-corrupt', '-'], Buffer.concat([tarOf(ctx(), 'gzip').subarray(0, 40), Buffer.alloc(2048, 7)]));
     assert.notEqual(gz.code, 0);
-    assert.match(gz.stderr, /invalid build context: bad gzip data/);
+    assert.match(gz.stderr, /invalid build context: (bad gzip data|corrupt tar archive)/);
     assert.equal(tagged('stdin-corrupt'), false);
     assert.deepEqual(images(), before);
     nothingLeft();

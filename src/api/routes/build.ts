@@ -80,7 +80,12 @@ export function buildRoutes(r: Router, engine: Engine): void {
       if (!ctx.res.writableFinished) ac.abort();
     });
     const dockerfile = q.get('dockerfile') || 'Dockerfile';
-    const context = await openContextTar(terminatedTar(ctx.req as AsyncIterable<Buffer>), { dockerfile, signal: ac.signal });
+    const context = await openContextTar(terminatedTar(ctx.req as AsyncIterable<Buffer>), { dockerfile, signal: ac.signal }).catch((e: unknown) => {
+      // A corrupt compressed context can reach the tar reader as garbage before the
+      // decompressor reports bad data: either way, it is the context that is invalid.
+      if (isEngineError(e) && e.code === 'invalid-layer') throw invalid(`invalid build context: ${e.message.replace(/^invalid layer: /, '')}`);
+      throw e;
+    });
     ctx.res.writeHead(200, { 'Content-Type': 'application/json' });
     const send = (m: unknown): void => {
       if (!ctx.res.writableEnded) ctx.res.write(`${JSON.stringify(m)}\n`);
