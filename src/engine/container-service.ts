@@ -240,7 +240,7 @@ export class ContainerService {
       await this.withLock(id, async () => {
         const rec = this.store.get(id);
         if (!rec || (rec.state.status !== 'running' && rec.state.status !== 'paused' && rec.state.status !== 'restarting')) return;
-        const oom = await access(join(this.store.dirOf(id), 'persist', 'oom')).then(() => true, () => false);
+        const oom = await access(join(this.dirs.monitors, id, 'persist', 'oom')).then(() => true, () => false);
         await this.teardown(id);
         const { unsaved } = await this.store.recordState(id, {
           status: 'exited',
@@ -469,7 +469,10 @@ export class ContainerService {
       });
       await writeFile(join(bundle, 'config.json'), JSON.stringify(spec));
       mark('spec written');
-      await rm(join(dir, 'persist'), { recursive: true, force: true });
+      // conmon's persist dir (its exit and oom files) lives on the run root: conmon gives up
+      // without writing the exit file berthd watches when it cannot write there (a full data
+      // root would turn every exit code into 255).
+      await rm(join(mon, 'persist'), { recursive: true, force: true });
       await this.deleteRuncState(id);
       const started = await createContainer(this.monitorPaths, {
         id,
@@ -479,7 +482,7 @@ export class ContainerService {
         pidFile: join(mon, 'pid'),
         conmonPidFile: join(mon, 'conmon.pid'),
         exitDir: this.dirs.exits,
-        persistDir: join(dir, 'persist'),
+        persistDir: join(mon, 'persist'),
         logPath: join(dir, 'ctr.log'),
         stdin: rec.config.openStdin,
         leaveStdinOpen: !rec.config.stdinOnce || rec.config.tty,
