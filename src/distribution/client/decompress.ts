@@ -10,9 +10,6 @@ import { pipeline, Readable } from 'node:stream';
 import * as zlib from 'node:zlib';
 import { EngineError, errnoOf, invalid } from '../../core/errors.ts';
 
-/** Bytes per decompressed chunk: zlib's 16 KiB default means many small writes downstream. */
-const OUT_CHUNK = 256 * 1024;
-
 export type Compression = 'gzip' | 'zstd' | 'none';
 
 export function compressionOf(head: Uint8Array): Compression {
@@ -80,7 +77,7 @@ export async function* decompress(source: AsyncIterable<Buffer>, o: DecompressOp
       return;
     }
     if (kind === 'gzip') {
-      yield* through(rest(), zlib.createGunzip({ chunkSize: OUT_CHUNK }), 'gzip');
+      yield* through(rest(), zlib.createGunzip(), 'gzip');
       return;
     }
     const native = zlibNative();
