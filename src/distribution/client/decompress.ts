@@ -10,6 +10,12 @@ import { pipeline, Readable } from 'node:stream';
 import * as zlib from 'node:zlib';
 import { EngineError, errnoOf, invalid } from '../../core/errors.ts';
 
+/**
+ * Bytes per decompressed chunk. zlib's 16 KiB default made a 100 MiB pull ~20 % slower (1265 vs
+ * 974 ms median of 5); 256 KiB was no faster than 64 KiB and kept berthd ~5 MB bigger after it.
+ */
+const OUT_CHUNK = 64 * 1024;
+
 export type Compression = 'gzip' | 'zstd' | 'none';
 
 export function compressionOf(head: Uint8Array): Compression {
@@ -77,7 +83,7 @@ export async function* decompress(source: AsyncIterable<Buffer>, o: DecompressOp
       return;
     }
     if (kind === 'gzip') {
-      yield* through(rest(), zlib.createGunzip(), 'gzip');
+      yield* through(rest(), zlib.createGunzip({ chunkSize: OUT_CHUNK }), 'gzip');
       return;
     }
     const native = zlibNative();
