@@ -15,6 +15,7 @@ import { mkdir, open, readdir, readFile, rename, rm, stat, unlink, type FileHand
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { digestHex, isDigest, type Digest } from '../core/digest.ts';
+import { BatchedWriter } from '../util/batched-writer.ts';
 import { errnoOf, invalid, isEngineError, notFound, systemError } from '../core/errors.ts';
 
 export type BlobSource = Readable | AsyncIterable<Uint8Array> | Uint8Array;
@@ -83,8 +84,6 @@ export interface ContentManager {
   sweepIngest(): Promise<number>;
 }
 
-const WRITE_BATCH = 1024 * 1024;
-
 async function writeAll(fh: FileHandle, data: Uint8Array): Promise<void> {
   let off = 0;
   while (off < data.byteLength) off += (await fh.write(data, off, data.byteLength - off)).bytesWritten;
@@ -128,21 +127,8 @@ export class ContentStore implements ContentReader, ContentWriter, ContentAdopte
     let committed = false;
     try {
       const fh = await open(tmp, 'wx', 0o644);
+      const out = new BatchedWriter((data) => writeAll(fh, data));
       try {
-        // Small chunks are gathered into batches of WRITE_BATCH bytes, and one batch is written
-        // while the next is read: a write per 16 KiB chunk, awaited, made ingest of a large
-        // blob several times slower than the disk.
-        let batch: Uint8Array[] = [];
-        let batched = 0;
-        let writing: Promise<void> | undefined;
-        const flush = async (): Promise<void> => {
-          const data = batch.length === 1 ? (batch[0] as Uint8Array) : Buffer.concat(batch);
-          batch = [];
-          batched = 0;
-          if (writing) await writing;
-          writing = writeAll(fh, data);
-          writing.catch(() => undefined);
-        };
         for await (const chunk of chunks(source)) {
           signal?.throwIfAborted();
           size += chunk.byteLength;
@@ -150,12 +136,9 @@ export class ContentStore implements ContentReader, ContentWriter, ContentAdopte
             throw invalid(`blob size mismatch: expected ${expectedSize} bytes, got more`, 'size-mismatch');
           }
           hash.update(chunk);
-          batch.push(chunk);
-          batched += chunk.byteLength;
-          if (batched >= WRITE_BATCH) await flush();
+          await out.add(chunk);
         }
-        if (batched > 0) await flush();
-        if (writing) await writing;
+        await out.finish();
         signal?.throwIfAborted();
         const digest = `sha256:${hash.digest('hex')}` as Digest;
         if (expectedSize !== undefined && size !== expectedSize) {
@@ -173,6 +156,7 @@ export class ContentStore implements ContentReader, ContentWriter, ContentAdopte
         await syncDir(join(this.root, 'blobs', 'sha256'));
         return { digest, size };
       } finally {
+        await out.settle();
         await fh.close().catch(() => undefined);
       }
     } catch (e) {

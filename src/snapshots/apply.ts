@@ -29,6 +29,7 @@ import { promisify } from 'node:util';
 import { createGunzip } from 'node:zlib';
 import type { Digest } from '../core/digest.ts';
 import { EngineError, errnoOf, invalid, isEngineError } from '../core/errors.ts';
+import { BatchedWriter } from '../util/batched-writer.ts';
 import * as native from './native.ts';
 import { cleanEntryPath, escapes, isWhiteoutDevice, SafeTree } from './safe-path.ts';
 import { readTar, type TarEntry, type TarHeader } from './tar-reader.ts';
@@ -142,7 +143,6 @@ const isRoot = process.getuid?.() === 0;
 
 /** Files at least this large are written on the thread pool, a batch at a time, while the next batch is read. */
 const ASYNC_WRITE_MIN = 1024 * 1024;
-const WRITE_BATCH = 1024 * 1024;
 const writeAsync = promisify(fsWrite);
 
 /**
@@ -151,33 +151,17 @@ const writeAsync = promisify(fsWrite);
  * (synchronous writes of a 100 MiB file held it for a quarter of a second).
  */
 async function writeOverlapped(fd: number, body: AsyncIterable<Buffer>): Promise<void> {
-  let batch: Buffer[] = [];
-  let batched = 0;
-  let writing: Promise<void> | undefined;
-  const writeAll = async (data: Buffer): Promise<void> => {
+  const out = new BatchedWriter(async (data) => {
     let off = 0;
-    while (off < data.length) off += (await writeAsync(fd, data, off, data.length - off)).bytesWritten;
-  };
-  const flush = async (): Promise<void> => {
-    const data = batch.length === 1 ? (batch[0] as Buffer) : Buffer.concat(batch, batched);
-    batch = [];
-    batched = 0;
-    if (writing) await writing;
-    writing = writeAll(data);
-    writing.catch(() => undefined);
-  };
+    while (off < data.byteLength) off += (await writeAsync(fd, data, off, data.byteLength - off)).bytesWritten;
+  });
   try {
-    for await (const chunk of body) {
-      batch.push(chunk);
-      batched += chunk.length;
-      if (batched >= WRITE_BATCH) await flush();
-    }
-    if (batched > 0) await flush();
+    for await (const chunk of body) await out.add(chunk);
+    await out.finish();
   } finally {
     // Never leave a write in flight on a descriptor the caller is about to close.
-    await writing?.catch(() => undefined);
+    await out.settle();
   }
-  await writing;
 }
 
 function seconds(t: number): number {

@@ -1,8 +1,9 @@
 // A private berthd for a test file: its own data root, run root and socket, so the suite can
 // run beside a user's daemon. stop() removes every container and checks nothing is left.
+import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess, type SpawnSyncReturns } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const REPO = resolve(fileURLToPath(import.meta.url), '../../..');
@@ -152,4 +153,27 @@ export async function until<T>(fn: () => T | Promise<T>, what: string, timeoutMs
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await sleep(25);
   }
+}
+
+/** The stdout of a command that must have succeeded (the assertion shows both streams). */
+export function ok(r: RunResult): string {
+  assert.equal(r.code, 0, `exit ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
+  return r.stdout;
+}
+
+export type TreeFiles = Record<string, string | Buffer | { content: string | Buffer; mode: number }>;
+
+/** Create `dir` with these files (path -> content, or content and mode); returns `dir`. */
+export function writeTree(dir: string, files: TreeFiles): string {
+  mkdirSync(dir, { recursive: true });
+  for (const [name, v] of Object.entries(files)) {
+    const p = join(dir, name);
+    mkdirSync(dirname(p), { recursive: true });
+    if (typeof v === 'string' || Buffer.isBuffer(v)) writeFileSync(p, v);
+    else {
+      writeFileSync(p, v.content);
+      chmodSync(p, v.mode);
+    }
+  }
+  return dir;
 }

@@ -7,9 +7,9 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { TestDaemon, leftoverMounts, withDaemon, type RunResult } from '../helpers/daemon.ts';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { TestDaemon, leftoverMounts, ok, withDaemon, writeTree, type RunResult, type TreeFiles } from '../helpers/daemon.ts';
 
 process.env.DOCKER_BUILDKIT = '0';
 
@@ -27,26 +27,10 @@ after(async () => {
   await d.stop();
 });
 
-const ok = (r: RunResult): string => {
-  assert.equal(r.code, 0, `exit ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
-  return r.stdout;
-};
-
 let count = 0;
 /** A directory with these files (path -> content, or content and mode). */
-function tree(files: Record<string, string | Buffer | { content: string | Buffer; mode: number }>): string {
-  const dir = join(work, `t${++count}`);
-  mkdirSync(dir, { recursive: true });
-  for (const [name, v] of Object.entries(files)) {
-    const p = join(dir, name);
-    mkdirSync(dirname(p), { recursive: true });
-    if (typeof v === 'string' || Buffer.isBuffer(v)) writeFileSync(p, v);
-    else {
-      writeFileSync(p, v.content);
-      chmodSync(p, v.mode);
-    }
-  }
-  return dir;
+function tree(files: TreeFiles): string {
+  return writeTree(join(work, `t${++count}`), files);
 }
 
 const COMPRESSORS = {

@@ -11,7 +11,7 @@ import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startTestRegistry, type TestRegistry } from '../../src/distribution/server/testing.ts';
-import { BERTH, DOCKER, REPO, TestDaemon, leftoverMounts, withDaemon, type RunResult } from '../helpers/daemon.ts';
+import { BERTH, DOCKER, REPO, TestDaemon, leftoverMounts, ok, withDaemon, type RunResult } from '../helpers/daemon.ts';
 
 const HTPASSWD = join(REPO, 'src/distribution/server/testdata/htpasswd'); // alice:wonderland
 
@@ -55,11 +55,6 @@ function run(program: 'berth' | 'docker', args: string[], o: { config?: string; 
   });
 }
 const berth = (args: string[], o: { config?: string; input?: string } = {}): Promise<RunResult> => run('berth', args, o);
-
-const ok = (r: RunResult): string => {
-  assert.equal(r.code, 0, `exit ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
-  return r.stdout;
-};
 
 let count = 0;
 function context(dockerfile: string): string {

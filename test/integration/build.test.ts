@@ -13,8 +13,8 @@ import { once } from 'node:events';
 import { chmodSync, copyFileSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { dirname, join } from 'node:path';
-import { BERTH, REPO, TestDaemon, busyboxTarball, leftoverMounts, until, withDaemon, type RunResult } from '../helpers/daemon.ts';
+import { join } from 'node:path';
+import { BERTH, REPO, TestDaemon, busyboxTarball, leftoverMounts, ok, until, withDaemon, writeTree, type RunResult, type TreeFiles } from '../helpers/daemon.ts';
 
 // the docker CLI's classic builder, without the BuildKit notice
 process.env.DOCKER_BUILDKIT = '0';
@@ -32,26 +32,10 @@ after(async () => {
   await d.stop();
 });
 
-const ok = (r: RunResult): string => {
-  assert.equal(r.code, 0, `exit ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
-  return r.stdout;
-};
-
 let ctxCount = 0;
 /** A build context in a fresh directory: path -> content (a string, or a file with a mode). */
-function context(files: Record<string, string | Buffer | { content: string | Buffer; mode: number }>): string {
-  const dir = join(work, `ctx${++ctxCount}`);
-  mkdirSync(dir, { recursive: true });
-  for (const [name, v] of Object.entries(files)) {
-    const p = join(dir, name);
-    mkdirSync(dirname(p), { recursive: true });
-    if (typeof v === 'string' || Buffer.isBuffer(v)) writeFileSync(p, v);
-    else {
-      writeFileSync(p, v.content);
-      chmodSync(p, v.mode);
-    }
-  }
-  return dir;
+function context(files: TreeFiles): string {
+  return writeTree(join(work, `ctx${++ctxCount}`), files);
 }
 
 /** A copy of a fixture directory, safe to change. */

@@ -128,27 +128,21 @@ export class Repository {
   }
 
   /** Send one chunk (bytes `start`..`start+length-1`); returns the next Location. */
-  async patchChunk(location: URL, body: BodySource & { readonly length: number }, start: number, signal?: AbortSignal): Promise<URL> {
-    const reply = await this.session.request({
-      method: 'PATCH',
-      path: location,
-      headers: { 'Content-Type': 'application/octet-stream', 'Content-Range': `${start}-${start + body.length - 1}` },
-      body,
-      ...(signal ? { signal } : {}),
-      retry: false,
-    });
-    if (reply.status !== 202 && reply.status !== 204) return fail(reply, 'PATCH');
-    discard(reply);
-    return reply.headers.location ? locationOf(reply) : location;
+  patchChunk(location: URL, body: BodySource & { readonly length: number }, start: number, signal?: AbortSignal): Promise<URL> {
+    return this.patch(location, body, `${start}-${start + body.length - 1}`, signal);
   }
 
   /** Send a blob whose length is not known yet in one PATCH (chunked transfer encoding, no
    *  Content-Range), as Docker streams a layer while compressing it; returns the next Location. */
-  async patchStream(location: URL, body: BodySource, signal?: AbortSignal): Promise<URL> {
+  patchStream(location: URL, body: BodySource, signal?: AbortSignal): Promise<URL> {
+    return this.patch(location, body, undefined, signal);
+  }
+
+  private async patch(location: URL, body: BodySource, range: string | undefined, signal?: AbortSignal): Promise<URL> {
     const reply = await this.session.request({
       method: 'PATCH',
       path: location,
-      headers: { 'Content-Type': 'application/octet-stream' },
+      headers: { 'Content-Type': 'application/octet-stream', ...(range !== undefined ? { 'Content-Range': range } : {}) },
       body,
       ...(signal ? { signal } : {}),
       retry: false,
